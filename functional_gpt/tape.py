@@ -1,0 +1,656 @@
+"""The immutable tape: reverse-mode autodiff as a persistent Wengert list.
+
+A tape is a persistent vector of nodes. Node ``i`` records its value, the ids
+of the nodes it was computed from and the local gradient of its value with
+respect to each of them. Every operation takes a tape first and returns
+``(new_tape, node_id)``; the tape passed in is never changed, so old tapes stay
+valid and two computations can branch from one tape.
+
+>>> import functional_gpt.tape as T
+>>> tape, x = T.var(T.new(), 3.0)
+>>> tape, y = T.var(tape, 4.0)
+>>> tape, xy = T.mul(tape, x, y)
+>>> tape, z = T.add(tape, xy, x)          # z = x*y + x
+>>> T.data(tape, z)
+15.0
+>>> grads = T.backward(tape, z)
+>>> T.grad(grads, x), T.grad(grads, y)    # dz/dx = y + 1, dz/dy = x
+(5.0, 3.0)
+
+Node ids are handed out in creation order, which is already a topological
+order, so ``backward`` is one fold from the root down to id 0.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple, TypeVar
+
+from pyrsistent import PVector, pvector
+
+__all__ = [
+    "Node",
+    "Tape",
+    "new",
+    "var",
+    "constant",
+    "data",
+    "values",
+    "push",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "scale",
+    "pow",
+    "log",
+    "exp",
+    "relu",
+    "sum",
+    "dot",
+    "map_tape",
+    "zip_map_tape",
+    "backward",
+    "grad",
+    "reset",
+    "update",
+    "value_and_grad",
+    "table",
+]
+
+A = TypeVar("A")
+B = TypeVar("B")
+R = TypeVar("R")
+
+_isfinite = math.isfinite
+
+
+class Node(NamedTuple):
+    """One entry of the Wengert list: a value, its inputs and d(value)/d(input) for each.
+
+    >>> Node(6.0, (0, 1), (3.0, 2.0), "mul")
+    Node(value=6.0, inputs=(0, 1), local_grads=(3.0, 2.0), op='mul')
+    """
+
+    value: float
+    inputs: tuple[int, ...]
+    local_grads: tuple[float, ...]
+    op: str
+
+
+class Tape:
+    """An immutable tape: a persistent vector of ``Node``. Build one with ``new()``.
+
+    ``len(tape)`` is its number of nodes; ``tape.nodes`` is the pvector itself.
+
+    >>> tape, _ = var(new(), 1.5)
+    >>> len(tape), tape.nodes[0].value
+    (1, 1.5)
+    >>> tape.nodes = None
+    Traceback (most recent call last):
+    ...
+    AttributeError: a Tape is immutable
+    """
+
+    __slots__ = ("nodes",)
+    nodes: PVector[Node]
+
+    def __init__(self, nodes: PVector[Node]) -> None:
+        object.__setattr__(self, "nodes", nodes)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a Tape is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("a Tape is immutable")
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tape) and self.nodes == other.nodes
+
+    def __hash__(self) -> int:
+        return hash(self.nodes)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Tape, (self.nodes,))
+
+    def __repr__(self) -> str:
+        leaves = builtins.sum(1 for node in self.nodes if not node.inputs)
+        edges = builtins.sum(len(node.inputs) for node in self.nodes)
+        return f"<Tape: {len(self.nodes)} nodes ({leaves} leaves), {edges} edges>"
+
+
+_EMPTY = Tape(pvector())
+
+
+def new() -> Tape:
+    """Return the empty tape.
+
+    >>> new()
+    <Tape: 0 nodes (0 leaves), 0 edges>
+    """
+    return _EMPTY
+
+
+# --------------------------------------------------------------------- checks
+
+
+def _bad_id(tape: Tape, op: str, i: object) -> IndexError:
+    return IndexError(f"{op}: node id {i!r} is not on this tape of {len(tape.nodes)} nodes")
+
+
+def _value(tape: Tape, op: str, i: int) -> float:
+    """The value of node ``i``, or IndexError naming ``op`` when ``i`` is not on the tape."""
+    if type(i) is not int or i < 0:
+        raise _bad_id(tape, op, i)
+    try:
+        return tape.nodes[i].value
+    except IndexError:
+        raise _bad_id(tape, op, i) from None
+
+
+def _values(tape: Tape, op: str, ids: Sequence[int]) -> list[float]:
+    """The values of many nodes, checked as ``_value`` does (fast path for n-ary ops)."""
+    nodes = tape.nodes
+    try:
+        if ids and min(ids) < 0:
+            raise IndexError
+        return [nodes[i].value for i in ids]
+    except (IndexError, TypeError):
+        bad = next(i for i in ids if type(i) is not int or not 0 <= i < len(nodes))
+        raise _bad_id(tape, op, bad) from None
+
+
+def _finite(op: str, x: object) -> float:
+    """``x`` as a float, or ValueError naming ``op`` when it is not a finite number."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"{op}: expected a number, got {x!r}")
+    x = float(x)
+    if not _isfinite(x):
+        raise ValueError(f"{op}: value {x!r} is not finite")
+    return x
+
+
+# ----------------------------------------------------------------- the kernel
+
+
+def push(
+    tape: Tape, op: str, value: float, inputs: tuple[int, ...], local_grads: tuple[float, ...]
+) -> tuple[Tape, int]:
+    """Return ``(tape + one node, its id)``: the one way nodes get onto a tape.
+
+    Every primitive (and every fused op in ``layers``) is its forward value
+    plus its local gradients handed to ``push``. The ids in ``inputs`` must
+    already be on the tape; a non-finite value is refused, so every tape holds
+    finite numbers only.
+
+    >>> tape, x = var(new(), 2.0)
+    >>> tape, sq = push(tape, "square", 4.0, (x,), (4.0,))   # d(x*x)/dx = 2x
+    >>> T_grads = backward(tape, sq)
+    >>> grad(T_grads, x)
+    4.0
+    >>> push(tape, "bad", float("inf"), (), ())
+    Traceback (most recent call last):
+    ...
+    ValueError: bad: result inf is not finite
+    """
+    if not _isfinite(value):
+        raise ValueError(f"{op}: result {value!r} is not finite")
+    nodes = tape.nodes
+    return Tape(nodes.append(Node(value, inputs, local_grads, op))), len(nodes)
+
+
+def var(tape: Tape, x: float) -> tuple[Tape, int]:
+    """Return ``(tape, id)`` of a new leaf holding ``x`` (a parameter or an input).
+
+    >>> tape, x = var(new(), 0.5)
+    >>> x, data(tape, x)
+    (0, 0.5)
+    >>> var(tape, float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: var: value nan is not finite
+    """
+    return push(tape, "var", _finite("var", x), (), ())
+
+
+def constant(tape: Tape, x: float) -> tuple[Tape, int]:
+    """Return ``(tape, id)`` of a new leaf holding the constant ``x``.
+
+    A constant is a leaf like ``var``; the name only documents intent (its
+    gradient is computed and simply not used).
+
+    >>> tape, c = constant(new(), 2.0)
+    >>> table(tape).splitlines()[1].split()
+    ['0', 'const', '2']
+    """
+    return push(tape, "const", _finite("constant", x), (), ())
+
+
+def data(tape: Tape, i: int) -> float:
+    """Return the value of node ``i``.
+
+    >>> tape, x = var(new(), 7.0)
+    >>> data(tape, x)
+    7.0
+    >>> data(tape, 3)
+    Traceback (most recent call last):
+    ...
+    IndexError: data: node id 3 is not on this tape of 1 nodes
+    """
+    return _value(tape, "data", i)
+
+
+def values(tape: Tape, ids: Iterable[int]) -> tuple[float, ...]:
+    """Return the values of the nodes ``ids``, in order.
+
+    >>> tape, xs = map_tape(new(), [1.0, 2.0], var)
+    >>> values(tape, xs)
+    (1.0, 2.0)
+    """
+    return tuple(_values(tape, "values", tuple(ids)))
+
+
+# ----------------------------------------------------------------- primitives
+# One line of forward math and its local gradients each.
+
+
+def add(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
+    """Return ``(tape, a + b)``.
+
+    >>> tape, (x, y) = map_tape(new(), [2.0, 3.0], var)
+    >>> tape, z = add(tape, x, y)
+    >>> data(tape, z)
+    5.0
+    """
+    return push(tape, "add", _value(tape, "add", a) + _value(tape, "add", b), (a, b), (1.0, 1.0))
+
+
+def sub(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
+    """Return ``(tape, a - b)``.
+
+    >>> tape, (x, y) = map_tape(new(), [2.0, 3.0], var)
+    >>> tape, z = sub(tape, x, y)
+    >>> data(tape, z), backward(tape, z)[y]
+    (-1.0, -1.0)
+    """
+    return push(tape, "sub", _value(tape, "sub", a) - _value(tape, "sub", b), (a, b), (1.0, -1.0))
+
+
+def mul(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
+    """Return ``(tape, a * b)``; d/da = b, d/db = a.
+
+    >>> tape, (x, y) = map_tape(new(), [2.0, 3.0], var)
+    >>> tape, z = mul(tape, x, y)
+    >>> data(tape, z), tape.nodes[z].local_grads
+    (6.0, (3.0, 2.0))
+    """
+    va, vb = _value(tape, "mul", a), _value(tape, "mul", b)
+    return push(tape, "mul", va * vb, (a, b), (vb, va))
+
+
+def div(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
+    """Return ``(tape, a / b)``, computed as ``a * b**-1`` like microgpt.py.
+
+    >>> tape, (x, y) = map_tape(new(), [1.0, 4.0], var)
+    >>> tape, z = div(tape, x, y)
+    >>> data(tape, z), tape.nodes[z].local_grads
+    (0.25, (0.25, -0.0625))
+    >>> tape, zero = constant(tape, 0.0)
+    >>> div(tape, x, zero)
+    Traceback (most recent call last):
+    ...
+    ValueError: div: division by zero (divisor node 3 is 0.0)
+    """
+    va, vb = _value(tape, "div", a), _value(tape, "div", b)
+    if vb == 0.0:
+        raise ValueError(f"div: division by zero (divisor node {b} is {vb!r})")
+    inv = vb**-1
+    return push(tape, "div", va * inv, (a, b), (inv, -va * inv * inv))
+
+
+def neg(tape: Tape, a: int) -> tuple[Tape, int]:
+    """Return ``(tape, -a)``.
+
+    >>> tape, x = var(new(), 2.0)
+    >>> tape, y = neg(tape, x)
+    >>> data(tape, y)
+    -2.0
+    """
+    return push(tape, "neg", -_value(tape, "neg", a), (a,), (-1.0,))
+
+
+def scale(tape: Tape, a: int, s: float) -> tuple[Tape, int]:
+    """Return ``(tape, a * s)`` for a plain float ``s`` (no node for ``s``).
+
+    >>> tape, x = var(new(), 3.0)
+    >>> tape, y = scale(tape, x, 0.5)
+    >>> data(tape, y), tape.nodes[y].local_grads
+    (1.5, (0.5,))
+    """
+    s = _finite("scale", s)
+    return push(tape, "scale", _value(tape, "scale", a) * s, (a,), (s,))
+
+
+def pow(tape: Tape, a: int, p: float) -> tuple[Tape, int]:
+    """Return ``(tape, a ** p)`` for a float exponent ``p``; d/da = p * a**(p-1).
+
+    >>> tape, x = var(new(), 4.0)
+    >>> tape, y = pow(tape, x, -0.5)
+    >>> data(tape, y), tape.nodes[y].local_grads
+    (0.5, (-0.0625,))
+    >>> tape, m = var(tape, -8.0)
+    >>> pow(tape, m, 1 / 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: pow: negative base -8.0 to the fractional power 0.3333333333333333
+    """
+    p = _finite("pow", p)
+    x = _value(tape, "pow", a)
+    if x < 0.0 and not p.is_integer():
+        raise ValueError(f"pow: negative base {x!r} to the fractional power {p!r}")
+    if x == 0.0 and p < 1.0 and p != 0.0:
+        raise ValueError(f"pow: zero base to the power {p!r} has no finite gradient")
+    try:
+        value, local = x**p, p * x ** (p - 1)
+    except OverflowError:
+        raise ValueError(f"pow: {x!r} ** {p!r} overflows") from None
+    if not _isfinite(local):
+        raise ValueError(f"pow: gradient of {x!r} ** {p!r} is not finite")
+    return push(tape, "pow", value, (a,), (local,))
+
+
+def log(tape: Tape, a: int) -> tuple[Tape, int]:
+    """Return ``(tape, ln a)``; d/da = 1/a. Needs ``a > 0``.
+
+    >>> tape, x = var(new(), 2.0)
+    >>> tape, y = log(tape, x)
+    >>> round(data(tape, y), 6), tape.nodes[y].local_grads
+    (0.693147, (0.5,))
+    >>> log(*var(tape, 0.0))
+    Traceback (most recent call last):
+    ...
+    ValueError: log: needs a positive number, got 0.0
+    """
+    x = _value(tape, "log", a)
+    if x <= 0.0:
+        raise ValueError(f"log: needs a positive number, got {x!r}")
+    local = 1 / x
+    if not _isfinite(local):
+        raise ValueError(f"log: gradient 1/{x!r} is not finite")
+    return push(tape, "log", math.log(x), (a,), (local,))
+
+
+def exp(tape: Tape, a: int) -> tuple[Tape, int]:
+    """Return ``(tape, e ** a)``; d/da = e ** a.
+
+    >>> tape, x = var(new(), 0.0)
+    >>> tape, y = exp(tape, x)
+    >>> data(tape, y), tape.nodes[y].local_grads
+    (1.0, (1.0,))
+    >>> exp(*var(tape, 1000.0))
+    Traceback (most recent call last):
+    ...
+    ValueError: exp: e ** 1000.0 overflows
+    """
+    x = _value(tape, "exp", a)
+    try:
+        e = math.exp(x)
+    except OverflowError:
+        raise ValueError(f"exp: e ** {x!r} overflows") from None
+    return push(tape, "exp", e, (a,), (e,))
+
+
+def relu(tape: Tape, a: int) -> tuple[Tape, int]:
+    """Return ``(tape, max(0, a))``; d/da = 1 where a > 0, else 0.
+
+    >>> tape, (x, y) = map_tape(new(), [-1.0, 2.0], var)
+    >>> tape, (rx, ry) = map_tape(tape, [x, y], relu)
+    >>> values(tape, [rx, ry]), tape.nodes[rx].local_grads
+    ((0.0, 2.0), (0.0,))
+    """
+    x = _value(tape, "relu", a)
+    return push(tape, "relu", x if x > 0.0 else 0.0, (a,), (1.0 if x > 0.0 else 0.0,))
+
+
+def sum(tape: Tape, ids: Sequence[int]) -> tuple[Tape, int]:
+    """Return ``(tape, ids[0] + ids[1] + ...)`` as ONE node with one input per id.
+
+    The sum is a left fold from 0.0 in list order (as Python's ``sum`` over
+    microgpt's Values is), so results match the unfused chain of ``add``.
+
+    >>> tape, xs = map_tape(new(), [1.0, 2.0, 3.0], var)
+    >>> tape, s = sum(tape, xs)
+    >>> data(tape, s), tape.nodes[s].local_grads
+    (6.0, (1.0, 1.0, 1.0))
+    """
+    ids = tuple(ids)
+    total = 0.0
+    for v in _values(tape, "sum", ids):
+        total += v
+    return push(tape, "sum", total, ids, (1.0,) * len(ids))
+
+
+def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, int]:
+    """Return ``(tape, xs . ys)`` as ONE node: the left fold of ``x_i * y_i`` from 0.0.
+
+    Its inputs are ``xs + ys``; the local gradient of ``x_i`` is ``y_i`` and
+    the other way round. A 16-wide linear layer is then 16 nodes, not 512.
+
+    >>> tape, xs = map_tape(new(), [1.0, 2.0], var)
+    >>> tape, ys = map_tape(tape, [3.0, 4.0], var)
+    >>> tape, d = dot(tape, xs, ys)
+    >>> data(tape, d), tape.nodes[d].inputs, tape.nodes[d].local_grads
+    (11.0, (0, 1, 2, 3), (3.0, 4.0, 1.0, 2.0))
+    >>> dot(tape, xs, ys[:1])
+    Traceback (most recent call last):
+    ...
+    ValueError: dot: lengths differ (2 and 1)
+    """
+    xs, ys = tuple(xs), tuple(ys)
+    if len(xs) != len(ys):
+        raise ValueError(f"dot: lengths differ ({len(xs)} and {len(ys)})")
+    vx, vy = _values(tape, "dot", xs), _values(tape, "dot", ys)
+    total = 0.0
+    for x, y in zip(vx, vy):
+        total += x * y
+    return push(tape, "dot", total, xs + ys, (*vy, *vx))
+
+
+# ----------------------------------------------------- threading through lists
+
+
+def map_tape(
+    tape: Tape, items: Iterable[A], f: Callable[[Tape, A], tuple[Tape, R]]
+) -> tuple[Tape, tuple[R, ...]]:
+    """Thread ``tape`` through ``f`` over ``items`` (Haskell's mapAccumL).
+
+    ``f(tape, item) -> (tape, result)``; returns ``(last tape, results)``.
+
+    >>> tape, xs = map_tape(new(), [1.0, 2.0, 3.0], var)
+    >>> tape, doubled = map_tape(tape, xs, lambda t, x: scale(t, x, 2.0))
+    >>> values(tape, doubled)
+    (2.0, 4.0, 6.0)
+    """
+    results = []  # local transient: appended to here only, frozen into a tuple below
+    for item in items:
+        tape, r = f(tape, item)
+        results.append(r)
+    return tape, tuple(results)
+
+
+def zip_map_tape(
+    tape: Tape, xs: Sequence[A], ys: Sequence[B], f: Callable[[Tape, A, B], tuple[Tape, R]]
+) -> tuple[Tape, tuple[R, ...]]:
+    """Thread ``tape`` through ``f`` over pairs from ``xs`` and ``ys``, which must be as long.
+
+    >>> tape, xs = map_tape(new(), [1.0, 2.0], var)
+    >>> tape, ys = map_tape(tape, [10.0, 20.0], var)
+    >>> tape, zs = zip_map_tape(tape, xs, ys, add)
+    >>> values(tape, zs)
+    (11.0, 22.0)
+    >>> zip_map_tape(tape, xs, ys[:1], add)
+    Traceback (most recent call last):
+    ...
+    ValueError: zip_map_tape: lengths differ (2 and 1)
+    """
+    if len(xs) != len(ys):
+        raise ValueError(f"zip_map_tape: lengths differ ({len(xs)} and {len(ys)})")
+    return map_tape(tape, zip(xs, ys), lambda t, xy: f(t, xy[0], xy[1]))
+
+
+# ------------------------------------------------------------------- backward
+
+
+def backward(tape: Tape, root: int) -> PVector[float]:
+    """Return d(root)/d(node) for every node, as a pvector indexed by node id.
+
+    A fold over the node ids from ``root`` down to 0: each node hands its
+    adjoint to its inputs, scaled by its local gradients. Creation order is a
+    topological order, so no graph search is needed, and no op is named here.
+
+    >>> tape, (x, y) = map_tape(new(), [3.0, 4.0], var)
+    >>> tape, xy = mul(tape, x, y)
+    >>> tape, z = add(tape, xy, x)
+    >>> list(backward(tape, z))
+    [5.0, 3.0, 1.0, 1.0]
+    """
+    _value(tape, "backward", root)
+    nodes = tape.nodes
+    # Local transient (runST-style): this list is written only here and frozen
+    # into a pvector before it is returned; nobody else ever sees it.
+    adjoint = [0.0] * len(nodes)
+    adjoint[root] = 1.0
+    for i in range(root, -1, -1):
+        g = adjoint[i]
+        if g:  # a zero adjoint would only add zeros to the inputs
+            node = nodes[i]
+            for j, local in zip(node.inputs, node.local_grads):
+                adjoint[j] += local * g
+    return pvector(adjoint)
+
+
+def grad(grads: Sequence[float], i: int) -> float:
+    """Return the gradient of node ``i`` from ``backward``'s result (0.0 if it had no effect).
+
+    >>> tape, (x, y) = map_tape(new(), [3.0, 4.0], var)
+    >>> tape, z = mul(tape, x, x)
+    >>> grads = backward(tape, z)
+    >>> grad(grads, x), grad(grads, y)
+    (6.0, 0.0)
+    """
+    if type(i) is not int or not 0 <= i < len(grads):
+        raise IndexError(f"grad: node id {i!r} is not among {len(grads)} gradients")
+    return grads[i]
+
+
+# ------------------------------------------------------------- between steps
+
+
+def reset(tape: Tape, num_params: int) -> Tape:
+    """Return a tape of only nodes ``0..num_params-1``, as leaves with their current values.
+
+    >>> tape, (w, b) = map_tape(new(), [0.5, -1.0], var)
+    >>> tape, y = add(tape, w, b)
+    >>> reset(tape, 2)
+    <Tape: 2 nodes (2 leaves), 0 edges>
+    >>> values(reset(tape, 2), [0, 1])
+    (0.5, -1.0)
+    """
+    nodes = tape.nodes
+    if type(num_params) is not int or not 0 <= num_params <= len(nodes):
+        raise ValueError(f"reset: num_params {num_params!r} is not in 0..{len(nodes)}")
+    kept = nodes[:num_params]
+    if all(not node.inputs for node in kept):
+        return Tape(kept)
+    return Tape(pvector(Node(n.value, (), (), "var") for n in kept))
+
+
+def update(tape: Tape, new_values: Sequence[float]) -> Tape:
+    """Return ``reset(tape, len(new_values))`` with the leaves carrying ``new_values``.
+
+    This is how a training step hands updated parameters to the next step.
+
+    >>> tape, (w, b) = map_tape(new(), [0.5, -1.0], var)
+    >>> tape, y = add(tape, w, b)
+    >>> nxt = update(tape, [0.25, 2.0])
+    >>> nxt, values(nxt, [0, 1]), values(tape, [0, 1])
+    (<Tape: 2 nodes (2 leaves), 0 edges>, (0.25, 2.0), (0.5, -1.0))
+    """
+    if len(new_values) > len(tape.nodes):
+        raise ValueError(f"update: {len(new_values)} values for a tape of {len(tape.nodes)} nodes")
+    return Tape(pvector([Node(_finite("update", v), (), (), "var") for v in new_values]))
+
+
+# ---------------------------------------------------------------- for the REPL
+
+
+def value_and_grad(
+    f: Callable[[Tape, tuple[int, ...]], tuple[Tape, int]],
+) -> Callable[[Sequence[float]], tuple[float, tuple[float, ...]]]:
+    """Return a function of plain floats giving ``(f's value, its gradient per input)``.
+
+    ``f(tape, ids) -> (tape, out_id)`` is any tape function; like JAX's
+    ``value_and_grad``, the result is an ordinary function.
+
+    >>> def f(tape, ids):                       # f(x, y) = x * y + x
+    ...     x, y = ids
+    ...     tape, xy = mul(tape, x, y)
+    ...     return add(tape, xy, x)
+    >>> value_and_grad(f)([3.0, 4.0])
+    (15.0, (5.0, 3.0))
+    """
+
+    def value_and_gradient(xs: Sequence[float]) -> tuple[float, tuple[float, ...]]:
+        tape, ids = map_tape(new(), xs, var)
+        tape, out = f(tape, ids)
+        grads = backward(tape, out)
+        return data(tape, out), tuple(grad(grads, i) for i in ids)
+
+    return value_and_gradient
+
+
+def table(tape: Tape, limit: int | None = None) -> str:
+    """Return the tape as a table, one node a row: id, op, value, inputs, local gradients.
+
+    ``limit`` keeps only the last ``limit`` rows.
+
+    >>> tape, (x, y) = map_tape(new(), [3.0, 4.0], var)
+    >>> tape, z = mul(tape, x, y)
+    >>> print(table(tape))
+     id  op        value  inputs  local_grads
+      0  var           3
+      1  var           4
+      2  mul          12  0, 1    4, 3
+    """
+    nodes = tape.nodes
+    start = 0 if limit is None else max(0, len(nodes) - limit)
+
+    def fmt(x: float) -> str:
+        return f"{x:.6g}"
+
+    rows = [
+        (
+            str(i),
+            node.op,
+            fmt(node.value),
+            ", ".join(map(str, node.inputs)),
+            ", ".join(map(fmt, node.local_grads)),
+        )
+        for i, node in enumerate(nodes[start:], start)
+    ]
+    header = ("id", "op", "value", "inputs", "local_grads")
+    w_id = max([len(header[0]) + 1] + [len(r[0]) for r in rows])
+    w_op = max([len(header[1]) + 6] + [len(r[1]) for r in rows])
+    w_val = max([len(header[2])] + [len(r[2]) for r in rows])
+    w_in = max([len(header[3])] + [len(r[3]) for r in rows])
+
+    def line(r: tuple[str, ...]) -> str:
+        return f"{r[0]:>{w_id}}  {r[1]:<{w_op}}  {r[2]:>{w_val}}  {r[3]:<{w_in}}  {r[4]}".rstrip()
+
+    return "\n".join([line(header), *map(line, rows)])
