@@ -1,0 +1,151 @@
+"""Neural-network layers as pure tape functions: linear, rmsnorm, softmax, cross-entropy.
+
+Each takes a tape first and returns ``(new_tape, ids)``. The float operations
+are the ones microgpt.py performs (sums are left folds from 0, ``x / y`` is
+``x * y**-1``), so values match it; the fused layers put several of its scalar
+operations into one node whose local gradients are worked out by hand, and
+tests check each against its unfused composition of tape primitives.
+
+>>> import functional_gpt.tape as T
+>>> tape, xs = T.map_tape(T.new(), [1.0, 2.0, 3.0], T.var)
+>>> tape, ps = softmax(tape, xs)
+>>> [round(p, 4) for p in T.values(tape, ps)]
+[0.09, 0.2447, 0.6652]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from . import tape as T
+from .tape import Node, Tape
+
+__all__ = [
+    "linear",
+    "rmsnorm",
+    "softmax",
+    "softmax_values",
+    "cross_entropy",
+    "RMS_EPS",
+]
+
+RMS_EPS = 1e-5
+_exp = math.exp
+
+
+def linear(tape: Tape, x: Sequence[int], w: Sequence[Sequence[int]]) -> tuple[Tape, tuple[int, ...]]:
+    """Return ``(tape, w @ x)``: one ``dot`` node per row of ``w`` (no bias).
+
+    Equal to ``T.map_tape(tape, w, lambda t, row: T.dot(t, row, x))``, but
+    the values of ``x`` are read once and the rows are appended in one batch.
+
+    >>> tape, x = T.map_tape(T.new(), [1.0, 2.0], T.var)
+    >>> tape, w0 = T.map_tape(tape, [3.0, 4.0], T.var)
+    >>> tape, w1 = T.map_tape(tape, [-1.0, 0.5], T.var)
+    >>> tape, y = linear(tape, x, [w0, w1])
+    >>> T.values(tape, y)
+    (11.0, 0.0)
+    """
+    x = tuple(x)
+    nodes = tape.nodes
+    xv = T._values(tape, "linear", x)
+    n = len(x)
+    # Local transient: a list of new nodes, appended to the persistent vector in one go.
+    new_nodes = []
+    for row in w:
+        row = tuple(row)
+        if len(row) != n:
+            raise ValueError(f"linear: row of {len(row)} weights for an input of {n}")
+        wv = T._values(tape, "linear", row)
+        total = 0.0
+        for a, b in zip(wv, xv):
+            total += a * b
+        new_nodes.append(Node(total, row + x, (*xv, *wv), "dot"))
+    first = len(nodes)
+    for node in new_nodes:
+        if not math.isfinite(node.value):
+            raise ValueError(f"linear: result {node.value!r} is not finite")
+    return Tape(nodes.extend(new_nodes)), tuple(range(first, first + len(new_nodes)))
+
+
+def rmsnorm(tape: Tape, x: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
+    """Return ``(tape, x / rms(x))`` with rms(x) = sqrt(mean(x**2) + 1e-5).
+
+    Three steps as in microgpt.py: ``ss = x . x`` (one dot node), one fused
+    node ``scale = (ss * n**-1 + 1e-5) ** -0.5``, then ``x_i * scale``.
+
+    >>> tape, x = T.map_tape(T.new(), [3.0, 4.0], T.var)
+    >>> tape, y = rmsnorm(tape, x)
+    >>> [round(v, 4) for v in T.values(tape, y)]
+    [0.8485, 1.1314]
+    """
+    x = tuple(x)
+    inv_n = len(x) ** -1
+    tape, ss = T.dot(tape, x, x)
+    ms_eps = T.data(tape, ss) * inv_n + RMS_EPS
+    s = ms_eps**-0.5
+    tape, scale = T.push(tape, "rms_scale", s, (ss,), (-0.5 * ms_eps**-1.5 * inv_n,))
+    return T.map_tape(tape, x, lambda t, xi: T.mul(t, xi, scale))
+
+
+def softmax_values(xs: Sequence[float]) -> tuple[float, ...]:
+    """Return softmax of plain floats, with microgpt.py's float operations.
+
+    ``exp(x - max)``, their left-fold sum from 0, then ``e * total**-1``.
+
+    >>> softmax_values([0.0, 0.0])
+    (0.5, 0.5)
+    """
+    top = max(xs)
+    exps = [_exp(x - top) for x in xs]
+    total = 0.0
+    for e in exps:
+        total += e
+    inv = total**-1
+    return tuple(e * inv for e in exps)
+
+
+def softmax(tape: Tape, logits: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
+    """Return ``(tape, softmax(logits))``: one node per output, each reading all logits.
+
+    The local gradient of ``p_i`` with respect to ``logit_j`` is
+    ``p_i * (delta_ij - p_j)``.
+
+    >>> tape, xs = T.map_tape(T.new(), [0.0, 0.0], T.var)
+    >>> tape, ps = softmax(tape, xs)
+    >>> T.values(tape, ps), tape.nodes[ps[0]].local_grads
+    ((0.5, 0.5), (0.25, -0.25))
+    """
+    logits = tuple(logits)
+    probs = softmax_values(T._values(tape, "softmax", logits))
+    nodes = tape.nodes
+    first = len(nodes)
+    new_nodes = [  # local transient, appended in one go
+        Node(p, logits, tuple((p - p * q) if i == j else -p * q for j, q in enumerate(probs)),
+             "softmax")
+        for i, p in enumerate(probs)
+    ]
+    return Tape(nodes.extend(new_nodes)), tuple(range(first, first + len(new_nodes)))
+
+
+def cross_entropy(tape: Tape, logits: Sequence[int], target: int) -> tuple[Tape, int]:
+    """Return ``(tape, -log softmax(logits)[target])`` as one node.
+
+    Its local gradients are ``p_j - [j == target]``, the familiar form.
+
+    >>> tape, xs = T.map_tape(T.new(), [0.0, 0.0], T.var)
+    >>> tape, loss = cross_entropy(tape, xs, 1)
+    >>> round(T.data(tape, loss), 6), tape.nodes[loss].local_grads
+    (0.693147, (0.5, -0.5))
+    """
+    logits = tuple(logits)
+    if not 0 <= target < len(logits):
+        raise ValueError(f"cross_entropy: target {target!r} is not in 0..{len(logits) - 1}")
+    probs = softmax_values(T._values(tape, "cross_entropy", logits))
+    p = probs[target]
+    if p <= 0.0:
+        raise ValueError(f"cross_entropy: probability of target {target} underflows to 0")
+    local = tuple(q - 1.0 if j == target else q for j, q in enumerate(probs))
+    return T.push(tape, "cross_entropy", math.log(p) * -1, logits, local)
+

@@ -1,0 +1,95 @@
+"""Adam as a pure function of parameters, gradients and its state.
+
+>>> hyper = Adam()
+>>> state = adam_init(2)
+>>> params, state = adam_step(hyper, state, (1.0, 2.0), (0.5, -0.5), lr=0.1)
+>>> params                      # the first step moves each parameter by about lr
+(0.900000002, 2.099999998)
+>>> state.step
+1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+__all__ = ["Adam", "AdamState", "adam_init", "adam_step", "linear_decay"]
+
+
+class Adam(NamedTuple):
+    """Adam's hyperparameters; microgpt.py's defaults.
+
+    >>> Adam()
+    Adam(lr=0.01, beta1=0.85, beta2=0.99, eps=1e-08)
+    """
+
+    lr: float = 0.01
+    beta1: float = 0.85
+    beta2: float = 0.99
+    eps: float = 1e-8
+
+
+class AdamState(NamedTuple):
+    """First and second moment estimates per parameter, and the number of steps taken."""
+
+    m: tuple[float, ...]
+    v: tuple[float, ...]
+    step: int
+
+
+def adam_init(n: int) -> AdamState:
+    """Return the state before the first step: zero moments for ``n`` parameters.
+
+    >>> adam_init(3)
+    AdamState(m=(0.0, 0.0, 0.0), v=(0.0, 0.0, 0.0), step=0)
+    """
+    zeros = (0.0,) * n
+    return AdamState(zeros, zeros, 0)
+
+
+def linear_decay(lr: float, step: int, steps: int) -> float:
+    """Return the learning rate at 0-based ``step`` of ``steps``: ``lr * (1 - step / steps)``.
+
+    >>> linear_decay(0.01, 0, 1000), linear_decay(0.01, 500, 1000)
+    (0.01, 0.005)
+    """
+    return lr * (1 - step / steps)
+
+
+def adam_step(
+    hyper: Adam,
+    state: AdamState,
+    params: Sequence[float],
+    grads: Sequence[float],
+    lr: float,
+) -> tuple[tuple[float, ...], AdamState]:
+    """Return ``(new params, new state)`` after one bias-corrected Adam step at rate ``lr``.
+
+    The float operations are microgpt.py's, in its order, so results match it
+    exactly.
+
+    >>> params, state = adam_step(Adam(), adam_init(1), (0.0,), (2.0,), lr=0.01)
+    >>> params, state.m, state.v
+    ((-0.009999999950000001,), (0.30000000000000004,), (0.040000000000000036,))
+    """
+    n = len(params)
+    if len(grads) != n or len(state.m) != n:
+        raise ValueError(
+            f"adam_step: {n} params, {len(grads)} grads, {len(state.m)} moments"
+        )
+    b1, b2, eps = hyper.beta1, hyper.beta2, hyper.eps
+    c1, c2 = 1 - b1, 1 - b2
+    t = state.step + 1
+    bias1, bias2 = 1 - b1**t, 1 - b2**t
+    # Local transients: three lists filled here and frozen into tuples below.
+    new_p, new_m, new_v = [], [], []
+    for p, g, m, v in zip(params, grads, state.m, state.v):
+        m = b1 * m + c1 * g
+        v = b2 * v + c2 * g**2
+        m_hat = m / bias1
+        v_hat = v / bias2
+        new_p.append(p - lr * m_hat / (v_hat**0.5 + eps))
+        new_m.append(m)
+        new_v.append(v)
+    return tuple(new_p), AdamState(tuple(new_m), tuple(new_v), t)

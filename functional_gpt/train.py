@@ -1,0 +1,139 @@
+"""Training as a fold: a pure step from one training state to the next, and the stream of steps.
+
+>>> from functional_gpt import rng as R
+>>> config = Config(vocab_size=3, n_embd=4, n_head=2, block_size=4)
+>>> rng, state = init_state(R.seed(0), config)
+>>> docs = [(2, 0, 1, 2), (2, 1, 2)]
+>>> events = list(training(state, docs, steps=3))
+>>> [e.step for e in events]
+[1, 2, 3]
+>>> events[-1].state.adam.step, state.adam.step       # the old state is untouched
+(3, 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+from toolz import accumulate, drop
+
+from . import model
+from . import rng as R
+from . import tape as T
+from .model import Config
+from .optim import Adam, AdamState, adam_init, adam_step, linear_decay
+from .tape import Tape
+
+__all__ = [
+    "TrainState",
+    "StepEvent",
+    "init_state",
+    "param_values",
+    "loss_and_grads",
+    "train_step",
+    "training",
+]
+
+
+class TrainState(NamedTuple):
+    """Everything that changes during training: parameters (as a tape of leaves) and Adam's state.
+
+    ``adam.step`` is the number of steps taken so far.
+    """
+
+    config: Config
+    tape: Tape
+    adam: AdamState
+
+
+class StepEvent(NamedTuple):
+    """What one training step produced: its 1-based number, loss, learning rate and new state."""
+
+    step: int
+    loss: float
+    lr: float
+    state: TrainState
+
+
+def init_state(rng: R.RNG, config: Config) -> tuple[R.RNG, TrainState]:
+    """Return ``(rng, state)`` with freshly initialised parameters and zero Adam moments.
+
+    >>> from functional_gpt import rng as R
+    >>> _, state = init_state(R.seed(42), Config(vocab_size=27))
+    >>> len(state.tape), state.adam.step
+    (4192, 0)
+    """
+    rng, tape = model.init(rng, model.check_config(config))
+    return rng, TrainState(config, tape, adam_init(len(tape)))
+
+
+def param_values(state: TrainState) -> tuple[float, ...]:
+    """Return the current parameter values, in layout order.
+
+    >>> from functional_gpt import rng as R
+    >>> _, state = init_state(R.seed(42), Config(vocab_size=27))
+    >>> len(param_values(state))
+    4192
+    """
+    return T.values(state.tape, range(len(state.tape)))
+
+
+def loss_and_grads(state: TrainState, tokens: Sequence[int]) -> tuple[float, tuple[float, ...]]:
+    """Return the loss on one document and its gradient for every parameter.
+
+    >>> from functional_gpt import rng as R
+    >>> _, state = init_state(R.seed(0), Config(vocab_size=3, n_embd=4, n_head=2, block_size=4))
+    >>> loss, grads = loss_and_grads(state, (2, 0, 1, 2))
+    >>> len(grads) == len(state.tape)
+    True
+    """
+    tape, loss = model.doc_loss(state.tape, model.layout(state.config), state.config, tokens)
+    grads = T.backward(tape, loss)
+    return T.data(tape, loss), tuple(grads[: len(state.tape)])
+
+
+def train_step(
+    state: TrainState, tokens: Sequence[int], lr: float, hyper: Adam = Adam()
+) -> tuple[TrainState, float]:
+    """Return ``(next state, loss)`` after one Adam step on one document at rate ``lr``.
+
+    >>> from functional_gpt import rng as R
+    >>> _, s0 = init_state(R.seed(0), Config(vocab_size=3, n_embd=4, n_head=2, block_size=4))
+    >>> s1, loss1 = train_step(s0, (2, 0, 1, 2), lr=0.05)
+    >>> s2, loss2 = train_step(s1, (2, 0, 1, 2), lr=0.05)
+    >>> loss2 < loss1
+    True
+    """
+    loss, grads = loss_and_grads(state, tokens)
+    params, adam = adam_step(hyper, state.adam, param_values(state), grads, lr)
+    return state._replace(tape=T.update(state.tape, params), adam=adam), loss
+
+
+def training(
+    state: TrainState, docs: Sequence[Sequence[int]], steps: int, hyper: Adam = Adam()
+) -> Iterator[StepEvent]:
+    """Return the lazy stream of ``StepEvent`` from ``state.adam.step`` up to ``steps``.
+
+    Step ``s`` (0-based) trains on ``docs[s % len(docs)]`` at the linearly
+    decayed rate ``hyper.lr * (1 - s / steps)``; a state saved after step
+    ``s`` resumes where it stopped. The stream is a fold (``toolz.accumulate``)
+    of ``train_step`` over the step numbers.
+
+    >>> from functional_gpt import rng as R
+    >>> _, s0 = init_state(R.seed(0), Config(vocab_size=3, n_embd=4, n_head=2, block_size=4))
+    >>> [e.lr for e in training(s0, [(2, 0, 2)], steps=2)]
+    [0.01, 0.005]
+    """
+    if not docs:
+        raise ValueError("training: no documents")
+    if steps < 1:
+        raise ValueError(f"training: steps must be at least 1, got {steps}")
+
+    def step(event: StepEvent, s: int) -> StepEvent:
+        lr = linear_decay(hyper.lr, s, steps)
+        new_state, loss = train_step(event.state, docs[s % len(docs)], lr, hyper)
+        return StepEvent(s + 1, loss, lr, new_state)
+
+    start = StepEvent(state.adam.step, float("nan"), float("nan"), state)
+    return drop(1, accumulate(step, range(state.adam.step, steps), start))
