@@ -310,8 +310,14 @@ def div(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
     va, vb = _value(tape, "div", a), _value(tape, "div", b)
     if vb == 0.0:
         raise ValueError(f"div: division by zero (divisor node {b} is {vb!r})")
-    inv = vb**-1
-    return push(tape, "div", va * inv, (a, b), (inv, -va * inv * inv))
+    try:
+        inv = vb**-1
+    except OverflowError:
+        raise ValueError(f"div: 1 / {vb!r} overflows") from None
+    local_b = -va * inv * inv
+    if not _isfinite(local_b):
+        raise ValueError(f"div: gradient of {va!r} / {vb!r} is not finite")
+    return push(tape, "div", va * inv, (a, b), (inv, local_b))
 
 
 def neg(tape: Tape, a: int) -> tuple[Tape, int]:
@@ -357,7 +363,7 @@ def pow(tape: Tape, a: int, p: float) -> tuple[Tape, int]:
     if x == 0.0 and p < 1.0 and p != 0.0:
         raise ValueError(f"pow: zero base to the power {p!r} has no finite gradient")
     try:
-        value, local = x**p, p * x ** (p - 1)
+        value, local = x**p, (p * x ** (p - 1) if p else 0.0)  # x ** 0 is flat, even at 0
     except OverflowError:
         raise ValueError(f"pow: {x!r} ** {p!r} overflows") from None
     if not _isfinite(local):
