@@ -532,10 +532,11 @@ def backward(tape: Tape, root: int) -> PVector[float]:
     # into a pvector before it is returned; nobody else ever sees it.
     adjoint = [0.0] * len(nodes)
     adjoint[root] = 1.0
-    for i in range(root, -1, -1):
+    i = root
+    for node in reversed(nodes if root == len(nodes) - 1 else nodes[: root + 1]):
         g = adjoint[i]
+        i -= 1
         if g:  # a zero adjoint would only add zeros to the inputs
-            node = nodes[i]
             for j, local in zip(node.inputs, node.local_grads):
                 adjoint[j] += local * g
     return pvector(adjoint)
@@ -590,7 +591,10 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     """
     if len(new_values) > len(tape.nodes):
         raise ValueError(f"update: {len(new_values)} values for a tape of {len(tape.nodes)} nodes")
-    return Tape(pvector([Node(_finite("update", v), (), (), "var") for v in new_values]))
+    if not all(map(_isfinite, new_values)):
+        bad = next(v for v in new_values if not _isfinite(v))
+        raise ValueError(f"update: value {bad!r} is not finite")
+    return Tape(pvector([Node(float(v), (), (), "var") for v in new_values]))
 
 
 # ---------------------------------------------------------------- for the REPL
