@@ -82,14 +82,9 @@ def adam_step(
     c1, c2 = 1 - b1, 1 - b2
     t = state.step + 1
     bias1, bias2 = 1 - b1**t, 1 - b2**t
-    # Local transients: three lists filled here and frozen into tuples below.
-    new_p, new_m, new_v = [], [], []
-    for p, g, m, v in zip(params, grads, state.m, state.v):
-        m = b1 * m + c1 * g
-        v = b2 * v + c2 * g**2
-        m_hat = m / bias1
-        v_hat = v / bias2
-        new_p.append(p - lr * m_hat / (v_hat**0.5 + eps))
-        new_m.append(m)
-        new_v.append(v)
-    return tuple(new_p), AdamState(tuple(new_m), tuple(new_v), t)
+    new_m = tuple([b1 * m + c1 * g for m, g in zip(state.m, grads)])
+    new_v = tuple([b2 * v + c2 * g**2 for v, g in zip(state.v, grads)])
+    new_p = tuple(
+        [p - lr * (m / bias1) / ((v / bias2) ** 0.5 + eps) for p, m, v in zip(params, new_m, new_v)]
+    )
+    return new_p, AdamState(new_m, new_v, t)
