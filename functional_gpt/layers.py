@@ -32,9 +32,12 @@ __all__ = [
 
 RMS_EPS = 1e-5
 _exp = math.exp
+_tuple_new = tuple.__new__  # builds a Node without NamedTuple's __new__ (hot path)
 
 
-def linear(tape: Tape, x: Sequence[int], w: Sequence[Sequence[int]]) -> tuple[Tape, tuple[int, ...]]:
+def linear(
+    tape: Tape, x: Sequence[int], w: Sequence[Sequence[int]]
+) -> tuple[Tape, tuple[int, ...]]:
     """Return ``(tape, w @ x)``: one ``dot`` node per row of ``w`` (no bias).
 
     Equal to ``T.map_tape(tape, w, lambda t, row: T.dot(t, row, x))``, but
@@ -61,7 +64,7 @@ def linear(tape: Tape, x: Sequence[int], w: Sequence[Sequence[int]]) -> tuple[Ta
         total = 0.0
         for a, b in zip(wv, xv):
             total += a * b
-        new_nodes.append(Node(total, row + x, (*xv, *wv), "dot"))
+        new_nodes.append(_tuple_new(Node, (total, row + x, (*xv, *wv), "dot")))
     first = len(nodes)
     for node in new_nodes:
         if not math.isfinite(node.value):

@@ -155,9 +155,8 @@ def named_matrices(config: Config) -> tuple[tuple[str, Matrix], ...]:
     out = []  # local transient
     start = 0
     for name, rows, cols in matrix_shapes(config):
-        out.append(
-            (name, tuple(tuple(range(start + r * cols, start + (r + 1) * cols)) for r in range(rows)))
-        )
+        row_starts = range(start, start + rows * cols, cols)
+        out.append((name, tuple(tuple(range(r, r + cols)) for r in row_starts)))
         start += rows * cols
     return tuple(out)
 

@@ -66,6 +66,7 @@ B = TypeVar("B")
 R = TypeVar("R")
 
 _isfinite = math.isfinite
+_tuple_new = tuple.__new__  # builds a Node without NamedTuple's Python-level __new__ (hot path)
 
 
 class Node(NamedTuple):
@@ -202,7 +203,7 @@ def push(
     if not _isfinite(value):
         raise ValueError(f"{op}: result {value!r} is not finite")
     nodes = tape.nodes
-    return Tape(nodes.append(Node(value, inputs, local_grads, op))), len(nodes)
+    return Tape(nodes.append(_tuple_new(Node, (value, inputs, local_grads, op)))), len(nodes)
 
 
 def var(tape: Tape, x: float) -> tuple[Tape, int]:
@@ -594,7 +595,7 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     if not all(map(_isfinite, new_values)):
         bad = next(v for v in new_values if not _isfinite(v))
         raise ValueError(f"update: value {bad!r} is not finite")
-    return Tape(pvector([Node(float(v), (), (), "var") for v in new_values]))
+    return Tape(pvector([_tuple_new(Node, (float(v), (), (), "var")) for v in new_values]))
 
 
 # ---------------------------------------------------------------- for the REPL

@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 
+DEFAULT_ADAM = Adam()
+
+
 class TrainState(NamedTuple):
     """Everything that changes during training: parameters (as a tape of leaves) and Adam's state.
 
@@ -94,7 +97,7 @@ def loss_and_grads(state: TrainState, tokens: Sequence[int]) -> tuple[float, tup
 
 
 def train_step(
-    state: TrainState, tokens: Sequence[int], lr: float, hyper: Adam = Adam()
+    state: TrainState, tokens: Sequence[int], lr: float, hyper: Adam = DEFAULT_ADAM
 ) -> tuple[TrainState, float]:
     """Return ``(next state, loss)`` after one Adam step on one document at rate ``lr``.
 
@@ -111,7 +114,7 @@ def train_step(
 
 
 def training(
-    state: TrainState, docs: Sequence[Sequence[int]], steps: int, hyper: Adam = Adam()
+    state: TrainState, docs: Sequence[Sequence[int]], steps: int, hyper: Adam = DEFAULT_ADAM
 ) -> Iterator[StepEvent]:
     """Return the lazy stream of ``StepEvent`` from ``state.adam.step`` up to ``steps``.
 
