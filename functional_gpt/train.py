@@ -21,6 +21,7 @@ from toolz import accumulate, drop
 from . import model
 from . import rng as R
 from . import tape as T
+from . import tokenizer as tk
 from .model import Config
 from .optim import Adam, AdamState, adam_init, adam_step, linear_decay
 from .tape import Tape
@@ -28,7 +29,9 @@ from .tape import Tape
 __all__ = [
     "TrainState",
     "StepEvent",
+    "Run",
     "init_state",
+    "prepare",
     "param_values",
     "loss_and_grads",
     "train_step",
@@ -69,6 +72,36 @@ def init_state(rng: R.RNG, config: Config) -> tuple[R.RNG, TrainState]:
     """
     rng, tape = model.init(rng, model.check_config(config))
     return rng, TrainState(config, tape, adam_init(len(tape)))
+
+
+class Run(NamedTuple):
+    """A run set up and ready to train: documents, vocabulary, state and their token ids."""
+
+    docs: tuple[str, ...]
+    tokenizer: tk.Tokenizer
+    rng: R.RNG
+    state: TrainState
+    tokens: tuple[tuple[int, ...], ...]
+
+
+def prepare(
+    docs: Sequence[str], seed: int, n_layer: int = 1, n_embd: int = 16, n_head: int = 4,
+    block_size: int = 16,
+) -> Run:
+    """Return a ``Run``: ``docs`` shuffled by ``seed``, vocabulary, fresh model, tokens.
+
+    The order is microgpt.py's: seed, shuffle, build the vocabulary, draw the
+    parameters; ``rng`` is the random state after that, which sampling uses.
+
+    >>> run = prepare(["ann", "bob", "eve"], seed=1, n_embd=4, n_head=2, block_size=4)
+    >>> run.docs, run.tokenizer.chars, run.tokens[0]
+    (('bob', 'eve', 'ann'), 'abenov', (6, 1, 4, 1, 6))
+    """
+    rng, shuffled = R.shuffle(R.seed(seed), tuple(docs))
+    tok = tk.build(shuffled)
+    config = Config(tok.vocab_size, n_layer, n_embd, n_head, block_size)
+    rng, state = init_state(rng, config)
+    return Run(shuffled, tok, rng, state, tuple(tk.doc_tokens(tok, d) for d in shuffled))
 
 
 def param_values(state: TrainState) -> tuple[float, ...]:

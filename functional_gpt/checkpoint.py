@@ -1,0 +1,431 @@
+"""Checkpoints: a trained model and its training state as one versioned, exact JSON document.
+
+A checkpoint is a ``Checkpoint`` record. ``to_json_obj`` / ``from_json_obj``
+turn it into plain JSON data and back, ``dumps`` / ``loads`` into text and
+back; all four are pure and check what they read. ``save`` and ``load`` are
+the shell: they write a file atomically and read one.
+
+>>> from functional_gpt import rng as R, tokenizer as tk
+>>> from functional_gpt.model import Config
+>>> from functional_gpt.train import init_state
+>>> tok = tk.build(["ab", "ba"])
+>>> rng, state = init_state(R.seed(7), Config(tok.vocab_size, n_embd=4, n_head=2, block_size=4))
+>>> ckpt = Checkpoint(state, tok, seed=7, rng=rng, steps=10)
+>>> loads(dumps(ckpt)) == ckpt
+True
+
+The format (version 1) is one JSON object; floats are written with
+``repr``, so they read back bit for bit::
+
+    {
+      "format": "functional-gpt-checkpoint",
+      "version": 1,
+      "config": {"vocab_size": 3, "n_layer": 1, "n_embd": 4, "n_head": 2, "block_size": 4},
+      "vocab": ["a", "b"],               token i is vocab[i]; BOS is token len(vocab)
+      "seed": 7,                         the --seed of the run
+      "steps": 10,                       its planned number of steps (sets the lr decay)
+      "params": {"wte": [[...], ...], "wpe": ..., "lm_head": ..., "layer0.attn_wq": ..., ...},
+      "optimizer": {
+        "name": "adam", "lr": 0.01, "beta1": 0.85, "beta2": 0.99, "eps": 1e-08,
+        "step": 0,                       steps taken so far
+        "m": {...}, "v": {...}           moments, named and shaped like "params"
+      },
+      "rng": {"mt": [624 words], "pos": 624, "gauss_next": null}
+    }
+
+``params`` holds every matrix of ``model.matrix_shapes(config)``, in that
+order, as a list of rows. ``rng`` is the random state right after the
+parameters were drawn (a Mersenne Twister state, as ``random.getstate``):
+sampling continues from it, and so could resumed training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from pyrsistent import pvector
+
+from . import model
+from . import rng as R
+from . import tokenizer as tk
+from .model import Config
+from .optim import Adam, AdamState
+from .tape import Node, Tape
+from .train import TrainState
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "CheckpointError",
+    "Checkpoint",
+    "to_json_obj",
+    "from_json_obj",
+    "dumps",
+    "loads",
+    "save",
+    "load",
+]
+
+FORMAT = "functional-gpt-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read: missing, not JSON, another format or inconsistent.
+
+    >>> issubclass(CheckpointError, ValueError)
+    True
+    """
+
+
+class Checkpoint(NamedTuple):
+    """Everything a checkpoint holds: training state, vocabulary and how the run was set up.
+
+    ``state.config`` is the model's shape, ``state.tape`` its parameters and
+    ``state.adam`` the optimizer state; ``seed`` and ``steps`` are the run's
+    ``--seed`` and planned number of steps, ``rng`` the random state right
+    after initialisation and ``hyper`` Adam's hyperparameters.
+    """
+
+    state: TrainState
+    tokenizer: tk.Tokenizer
+    seed: int
+    rng: R.RNG
+    steps: int
+    hyper: Adam = Adam()
+
+
+# ------------------------------------------------------------------ writing
+
+
+def _frozen(d: dict[str, Any]) -> Mapping[str, Any]:
+    """A read-only view of a fresh dict (keeps key order, unlike a pmap); the dict never escapes."""
+    return MappingProxyType(d)
+
+
+def _matrices(config: Config, flat: Sequence[float]) -> Mapping[str, Any]:
+    """``{name: rows}`` for every weight matrix, cutting ``flat`` in layout order."""
+    out = {}  # local transient, frozen below
+    start = 0
+    for name, rows, cols in model.matrix_shapes(config):
+        out[name] = tuple(
+            tuple(flat[start + r * cols : start + (r + 1) * cols]) for r in range(rows)
+        )
+        start += rows * cols
+    return _frozen(out)
+
+
+def _check_finite(what: str, xs: Sequence[float]) -> None:
+    bad = next((x for x in xs if not math.isfinite(x)), None)
+    if bad is not None:
+        raise CheckpointError(f"checkpoint: {what} holds the non-finite number {bad!r}")
+
+
+def to_json_obj(ckpt: Checkpoint) -> Mapping[str, Any]:
+    """Return the checkpoint as JSON data: read-only mappings, tuples, str, int, float, None.
+
+    ``json.dumps(obj, default=dict)`` writes it; ``dumps`` does so legibly.
+
+    Raises CheckpointError if it is inconsistent (wrong sizes, non-finite numbers).
+
+    >>> from functional_gpt import rng as R, tokenizer as tk
+    >>> from functional_gpt.train import init_state
+    >>> tok = tk.build(["ab"])
+    >>> rng, state = init_state(R.seed(0), Config(tok.vocab_size, n_embd=2, n_head=1, block_size=2))
+    >>> obj = to_json_obj(Checkpoint(state, tok, seed=0, rng=rng, steps=5))
+    >>> obj["format"], obj["version"], obj["vocab"], obj["config"]["n_embd"]
+    ('functional-gpt-checkpoint', 1, ('a', 'b'), 2)
+    >>> [(name, len(rows), len(rows[0])) for name, rows in obj["params"].items()][:2]
+    [('wte', 3, 2), ('wpe', 2, 2)]
+    """
+    state = ckpt.state
+    config = model.check_config(state.config)
+    n = model.num_params(config)
+    values = tuple(node.value for node in state.tape.nodes)
+    adam = state.adam
+    if len(values) != n or len(adam.m) != n or len(adam.v) != n:
+        raise CheckpointError(
+            f"checkpoint: the model has {n} parameters but the state holds {len(values)} "
+            f"values and {len(adam.m)}/{len(adam.v)} moments"
+        )
+    if ckpt.tokenizer.vocab_size != config.vocab_size:
+        raise CheckpointError(
+            f"checkpoint: vocabulary of {ckpt.tokenizer.vocab_size} tokens for a model of "
+            f"{config.vocab_size}"
+        )
+    for what, xs in (("params", values), ("optimizer.m", adam.m), ("optimizer.v", adam.v)):
+        _check_finite(what, xs)
+    _check_finite("optimizer", tuple(ckpt.hyper))
+    cp = R.to_cpython(ckpt.rng)
+    return _frozen(
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "config": _frozen(config._asdict()),
+            "vocab": tuple(ckpt.tokenizer.chars),
+            "seed": ckpt.seed,
+            "steps": ckpt.steps,
+            "params": _matrices(config, values),
+            "optimizer": _frozen(
+                {
+                    "name": "adam",
+                    **ckpt.hyper._asdict(),
+                    "step": adam.step,
+                    "m": _matrices(config, adam.m),
+                    "v": _matrices(config, adam.v),
+                }
+            ),
+            "rng": _frozen({"mt": cp[1][:-1], "pos": cp[1][-1], "gauss_next": cp[2]}),
+        }
+    )
+
+
+def _dump(obj: Any, indent: str) -> str:
+    """JSON text for ``obj``: one key a line, but lists and objects of scalars on one line."""
+    if isinstance(obj, Mapping):
+        if obj and all(not isinstance(v, (Mapping, list, tuple)) for v in obj.values()):
+            return json.dumps(dict(obj), allow_nan=False)
+        inner = indent + "  "
+        items = [f"{inner}{json.dumps(k)}: {_dump(v, inner)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}" if items else "{}"
+    if isinstance(obj, (list, tuple)):
+        if all(not isinstance(x, (Mapping, list, tuple)) for x in obj):
+            return json.dumps(list(obj), allow_nan=False)
+        inner = indent + "  "
+        items = [inner + _dump(x, inner) for x in obj]
+        return "[\n" + ",\n".join(items) + "\n" + indent + "]"
+    return json.dumps(obj, allow_nan=False)
+
+
+def dumps(ckpt: Checkpoint) -> str:
+    """Return the checkpoint as JSON text (one matrix row a line; floats exact).
+
+    >>> from functional_gpt import rng as R, tokenizer as tk
+    >>> from functional_gpt.train import init_state
+    >>> tok = tk.build(["ab"])
+    >>> rng, state = init_state(R.seed(0), Config(tok.vocab_size, n_embd=2, n_head=1, block_size=2))
+    >>> print(dumps(Checkpoint(state, tok, seed=0, rng=rng, steps=5))[:60])
+    {
+      "format": "functional-gpt-checkpoint",
+      "version": 1,
+    """
+    return _dump(to_json_obj(ckpt), "") + "\n"
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _fail(msg: str) -> CheckpointError:
+    return CheckpointError(f"checkpoint: {msg}")
+
+
+def _get(obj: Mapping, key: str, kind: type | tuple[type, ...], where: str = "") -> Any:
+    """``obj[key]`` if present and of type ``kind`` (bools are never numbers)."""
+    path = f"{where}.{key}" if where else key
+    if key not in obj:
+        raise _fail(f"missing field '{path}'")
+    value = obj[key]
+    number = kind in (int, float) or kind == (int, float)
+    if not isinstance(value, kind) or (number and isinstance(value, bool)):
+        raise _fail(f"field '{path}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _number(x: object, what: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise _fail(f"{what} holds {x!r}, not a number")
+    if not math.isfinite(x):
+        raise _fail(f"{what} holds the non-finite number {x!r}")
+    return float(x)
+
+
+def _flat(obj: Mapping, key: str, config: Config, where: str = "") -> tuple[float, ...]:
+    """The matrices of ``obj[key]``, checked against ``config``, flattened in layout order."""
+    path = f"{where}.{key}" if where else key
+    mats = _get(obj, key, Mapping, where)
+    shapes = model.matrix_shapes(config)
+    names = [name for name, _, _ in shapes]
+    extra = sorted(set(mats) - set(names))
+    if extra:
+        raise _fail(f"'{path}' has unknown matrices {extra} for this config")
+    out: list[float] = []  # local transient, frozen into a tuple below
+    for name, rows, cols in shapes:
+        m = mats.get(name)
+        if m is None:
+            raise _fail(f"'{path}' is missing the matrix '{name}'")
+        if (
+            not isinstance(m, Sequence)
+            or isinstance(m, str)
+            or len(m) != rows
+            or any(isinstance(r, str) or not isinstance(r, Sequence) or len(r) != cols for r in m)
+        ):
+            raise _fail(f"'{path}.{name}' must be {rows} rows of {cols} numbers for this config")
+        for r in m:
+            out.extend(_number(x, f"'{path}.{name}'") for x in r)
+    return tuple(out)
+
+
+def _config(obj: Mapping) -> Config:
+    cfg = _get(obj, "config", Mapping)
+    fields = {name: _get(cfg, name, int, "config") for name in Config._fields}
+    extra = sorted(set(cfg) - set(Config._fields))
+    if extra:
+        raise _fail(f"'config' has unknown fields {extra}")
+    try:
+        return model.check_config(Config(**fields))
+    except ValueError as e:
+        raise _fail(f"bad config: {e}") from None
+
+
+def _tokenizer(obj: Mapping, config: Config) -> tk.Tokenizer:
+    chars = _get(obj, "vocab", Sequence)
+    if isinstance(chars, str) or not all(isinstance(c, str) and len(c) == 1 for c in chars):
+        raise _fail("'vocab' must be a list of single characters")
+    if len(set(chars)) != len(chars):
+        raise _fail("'vocab' repeats a character")
+    if list(chars) != sorted(chars):
+        raise _fail("'vocab' is not in sorted order")
+    if len(chars) + 1 != config.vocab_size:
+        raise _fail(
+            f"'vocab' has {len(chars)} characters, but config.vocab_size {config.vocab_size} "
+            f"needs {config.vocab_size - 1} (plus BOS)"
+        )
+    return tk.Tokenizer("".join(chars))
+
+
+def _rng(obj: Mapping) -> R.RNG:
+    st = _get(obj, "rng", Mapping)
+    mt = _get(st, "mt", Sequence, "rng")
+    pos = _get(st, "pos", int, "rng")
+    gauss_next = st.get("gauss_next")
+    if gauss_next is not None:
+        gauss_next = _number(gauss_next, "'rng.gauss_next'")
+    if isinstance(mt, str) or any(isinstance(w, bool) for w in mt):
+        raise _fail("'rng.mt' must be a list of 624 ints")
+    try:
+        return R.from_cpython((3, (*mt, pos), gauss_next))
+    except ValueError as e:
+        raise _fail(f"bad 'rng': {str(e).removeprefix('from_cpython: ')}") from None
+
+
+def from_json_obj(obj: object) -> Checkpoint:
+    """Return the ``Checkpoint`` held in JSON data, or raise CheckpointError saying what is wrong.
+
+    Checks the format name and version, that every field is there with the
+    right type, matrix shapes against the config, the vocabulary against
+    ``vocab_size``, and that every number is finite.
+
+    >>> from_json_obj({"format": "functional-gpt-checkpoint", "version": 99})
+    Traceback (most recent call last):
+    ...
+    functional_gpt.checkpoint.CheckpointError: checkpoint: version 99 is not supported (only 1)
+    >>> from_json_obj([1, 2])
+    Traceback (most recent call last):
+    ...
+    functional_gpt.checkpoint.CheckpointError: checkpoint: not a functional-gpt checkpoint ...
+    """
+    if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
+        raise _fail(f"not a functional-gpt checkpoint (no \"format\": \"{FORMAT}\")")
+    version = obj.get("version")
+    if version != VERSION or isinstance(version, bool):
+        raise _fail(f"version {version!r} is not supported (only {VERSION})")
+    config = _config(obj)
+    tok = _tokenizer(obj, config)
+    seed = _get(obj, "seed", int)
+    steps = _get(obj, "steps", int)
+    opt = _get(obj, "optimizer", Mapping)
+    if opt.get("name") != "adam":
+        raise _fail(f"optimizer {opt.get('name')!r} is not supported (only 'adam')")
+    hyper = Adam(
+        *(_number(_get(opt, f, (int, float), "optimizer"), f"'optimizer.{f}'")
+          for f in Adam._fields)
+    )
+    step = _get(opt, "step", int, "optimizer")
+    if steps < 1 or not 0 <= step <= steps:
+        raise _fail(f"optimizer.step {step} is not within the planned {steps} steps")
+    values = _flat(obj, "params", config)
+    m = _flat(opt, "m", config, "optimizer")
+    v = _flat(opt, "v", config, "optimizer")
+    if any(x < 0.0 for x in v):
+        raise _fail("'optimizer.v' holds a negative second moment")
+    tape = Tape(pvector([Node(x, (), (), "var") for x in values]))
+    state = TrainState(config, tape, AdamState(m, v, step))
+    return Checkpoint(state, tok, seed, _rng(obj), steps, hyper)
+
+
+def _no_constants(name: str) -> float:
+    raise _fail(f"holds {name}, which is not a finite number")
+
+
+def loads(text: str) -> Checkpoint:
+    """Return the checkpoint in JSON ``text``, or raise CheckpointError (see ``from_json_obj``).
+
+    >>> loads('{"format": "functional-gpt-checkpoint", "vers')
+    Traceback (most recent call last):
+    ...
+    functional_gpt.checkpoint.CheckpointError: checkpoint: not valid JSON, truncated ... (line 1 ...
+    """
+    try:
+        obj = json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as e:
+        raise _fail(
+            f"not valid JSON, truncated or corrupted (line {e.lineno} column {e.colno}: {e.msg})"
+        ) from None
+    except RecursionError:
+        raise _fail("not valid JSON (nested too deeply)") from None
+    return from_json_obj(obj)
+
+
+# -------------------------------------------------------------------- shell
+
+
+def save(path: str | os.PathLike[str], ckpt: Checkpoint) -> None:
+    """Write ``ckpt`` to ``path`` atomically: a temp file in the same directory, fsync, rename.
+
+    Either the old file or the complete new one is there, never half a file.
+    """
+    text = dumps(ckpt)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=directory)
+    try:
+        umask = os.umask(0)  # read the umask (only by setting it), then put it back
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode of a new file
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load(path: str | os.PathLike[str]) -> Checkpoint:
+    """Return the checkpoint in the file ``path``; CheckpointError names the file and the fault."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint file not found: {path}") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"checkpoint path is a directory: {path}") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path}: not a checkpoint (not UTF-8 text)") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
+    if not text.strip():
+        raise CheckpointError(f"{path}: checkpoint file is empty")
+    try:
+        return loads(text)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {str(e).removeprefix('checkpoint: ')}") from None

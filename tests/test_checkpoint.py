@@ -1,0 +1,315 @@
+"""Checkpoints: exact round trips (text, JSON data, files) and a CheckpointError for every fault."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import re
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pyrsistent import pvector
+
+from functional_gpt import checkpoint as C
+from functional_gpt import rng as R
+from functional_gpt import tokenizer as tk
+from functional_gpt.model import Config
+from functional_gpt.optim import Adam, AdamState
+from functional_gpt.tape import Node, Tape
+from functional_gpt.train import TrainState, init_state, train_step
+
+# ------------------------------------------------------------------ strategies
+
+# Any finite float, including -0.0, subnormals and the extremes: all must survive bit for bit.
+finite = st.floats(allow_nan=False, allow_infinity=False)
+nonneg = st.floats(min_value=0.0, allow_nan=False, allow_infinity=False)
+# Any character that can be written as UTF-8 (not a lone surrogate).
+chars_utf8 = st.characters().filter(lambda c: not 0xD800 <= ord(c) <= 0xDFFF)
+
+
+def _count(cfg: Config) -> int:
+    """Parameters of a GPT, from the architecture (independent of model.num_params)."""
+    v, e, b, n = cfg.vocab_size, cfg.n_embd, cfg.block_size, cfg.n_layer
+    return 2 * v * e + b * e + n * (4 * e * e + 8 * e * e)
+
+
+@st.composite
+def checkpoints(draw: st.DrawFn) -> C.Checkpoint:
+    chars = "".join(sorted(draw(st.sets(chars_utf8, min_size=1, max_size=4))))
+    tok = tk.Tokenizer(chars)
+    n_head = draw(st.integers(1, 2))
+    cfg = Config(
+        vocab_size=tok.vocab_size,
+        n_layer=draw(st.integers(1, 2)),
+        n_embd=n_head * draw(st.integers(1, 2)),
+        n_head=n_head,
+        block_size=draw(st.integers(1, 3)),
+    )
+    n = _count(cfg)
+    values = draw(st.lists(finite, min_size=n, max_size=n))
+    m = draw(st.lists(finite, min_size=n, max_size=n))
+    v = draw(st.lists(nonneg, min_size=n, max_size=n))
+    steps = draw(st.integers(1, 10**6))
+    step = draw(st.integers(0, steps))
+    rng, _ = R.gauss_many(R.seed(draw(st.integers(0, 2**40))), draw(st.integers(0, 5)))
+    positive = st.floats(min_value=1e-12, max_value=1.0)
+    hyper = Adam(draw(positive), draw(positive), draw(positive), draw(positive))
+    tape = Tape(pvector([Node(x, (), (), "var") for x in values]))
+    state = TrainState(cfg, tape, AdamState(tuple(m), tuple(v), step))
+    seed = draw(st.integers(-(2**70), 2**70))
+    return C.Checkpoint(state, tok, seed, rng, steps, hyper)
+
+
+def bits(xs) -> tuple[bytes, ...]:
+    """The exact bit patterns of floats (so -0.0 differs from 0.0)."""
+    return tuple(struct.pack("<d", x) for x in xs)
+
+
+def assert_same(a: C.Checkpoint, b: C.Checkpoint) -> None:
+    assert a.state.config == b.state.config
+    assert a.tokenizer.chars == b.tokenizer.chars
+    assert bits(n.value for n in a.state.tape.nodes) == bits(n.value for n in b.state.tape.nodes)
+    assert all(not n.inputs and n.op == "var" for n in b.state.tape.nodes)
+    assert bits(a.state.adam.m) == bits(b.state.adam.m)
+    assert bits(a.state.adam.v) == bits(b.state.adam.v)
+    assert a.state.adam.step == b.state.adam.step
+    assert (a.seed, a.steps, a.hyper) == (b.seed, b.steps, b.hyper)
+    assert R.to_cpython(a.rng) == R.to_cpython(b.rng)
+    # The restored random state draws the same numbers.
+    assert R.gauss_many(a.rng, 3)[1] == R.gauss_many(b.rng, 3)[1]
+
+
+# ------------------------------------------------------------------ round trips
+
+
+@given(checkpoints())
+def test_text_round_trip_is_exact(ckpt):
+    assert_same(ckpt, C.loads(C.dumps(ckpt)))
+
+
+@given(checkpoints())
+def test_json_data_round_trip_through_plain_json(ckpt):
+    obj = C.to_json_obj(ckpt)
+    text = json.dumps(obj, default=dict)
+    assert_same(ckpt, C.from_json_obj(json.loads(text)))
+
+
+@given(checkpoints())
+def test_json_layout_follows_the_architecture(ckpt):
+    obj = json.loads(C.dumps(ckpt))
+    cfg = ckpt.state.config
+    v, e, b = cfg.vocab_size, cfg.n_embd, cfg.block_size
+    expected = {"wte": (v, e), "wpe": (b, e), "lm_head": (v, e)}
+    for i in range(cfg.n_layer):
+        for name, shape in (("attn_wq", (e, e)), ("attn_wk", (e, e)), ("attn_wv", (e, e)),
+                            ("attn_wo", (e, e)), ("mlp_fc1", (4 * e, e)),
+                            ("mlp_fc2", (e, 4 * e))):
+            expected[f"layer{i}.{name}"] = shape
+    for key in ("params",):
+        mats = obj[key]
+        assert list(mats) == list(expected)  # names, in initialisation order
+        assert {k: (len(m), len(m[0])) for k, m in mats.items()} == expected
+        flat = [x for m in mats.values() for row in m for x in row]
+        assert bits(flat) == bits(n.value for n in ckpt.state.tape.nodes)
+    assert obj["format"] == "functional-gpt-checkpoint" and obj["version"] == 1
+    assert "".join(obj["vocab"]) == ckpt.tokenizer.chars
+    assert len(obj["rng"]["mt"]) == 624
+
+
+@given(checkpoints())
+def test_from_json_obj_leaves_its_input_alone(ckpt):
+    obj = json.loads(C.dumps(ckpt))
+    before = copy.deepcopy(obj)
+    C.from_json_obj(obj)
+    assert obj == before
+
+
+def test_file_round_trip_after_training(tmp_path):
+    tok = tk.build(["ann", "bob"])
+    rng, state = init_state(R.seed(3), Config(tok.vocab_size, n_embd=4, n_head=2, block_size=4))
+    for doc in ("ann", "bob"):
+        state, _ = train_step(state, tk.doc_tokens(tok, doc), lr=0.01)
+    ckpt = C.Checkpoint(state, tok, seed=3, rng=rng, steps=2)
+    path = tmp_path / "model.json"
+    C.save(path, ckpt)
+    assert_same(ckpt, C.load(path))
+    assert os.listdir(tmp_path) == ["model.json"]  # no temp file left behind
+
+
+def test_save_replaces_an_existing_file_atomically(tmp_path):
+    tok = tk.build(["ab"])
+    cfg = Config(tok.vocab_size, n_embd=2, n_head=1, block_size=2)
+    rng, state = init_state(R.seed(0), cfg)
+    path = tmp_path / "model.json"
+    path.write_text("old")
+    C.save(path, C.Checkpoint(state, tok, 0, rng, 5))
+    assert C.load(path).steps == 5
+    # A checkpoint that cannot be written leaves the old file as it was, and no temp file.
+    bad = C.Checkpoint(state._replace(adam=state.adam._replace(m=(math.nan,) * len(state.adam.m))),
+                       tok, 0, rng, 5)
+    old = path.read_bytes()
+    with pytest.raises(C.CheckpointError, match="non-finite"):
+        C.save(path, bad)
+    assert path.read_bytes() == old
+    assert os.listdir(tmp_path) == ["model.json"]
+
+
+# ------------------------------------------------------------------ faults
+
+
+def _valid_obj() -> dict:
+    tok = tk.build(["ann", "bob"])
+    rng, state = init_state(R.seed(1), Config(tok.vocab_size, n_embd=2, n_head=1, block_size=3))
+    return json.loads(C.dumps(C.Checkpoint(state, tok, 1, rng, 10)))
+
+
+def _set(obj: dict, path: str, value) -> dict:
+    """A deep copy of ``obj`` with the field at dotted ``path`` set (or deleted if value is DEL)."""
+    out = copy.deepcopy(obj)
+    *parents, last = path.split("/")
+    node = out
+    for p in parents:
+        node = node[int(p)] if isinstance(node, list) else node[p]
+    if value is DEL:
+        del node[int(last) if isinstance(node, list) else last]
+    elif isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return out
+
+
+DEL = object()
+
+FAULTS = [
+    ("format", "something-else", "not a functional-gpt checkpoint"),
+    ("format", DEL, "not a functional-gpt checkpoint"),
+    ("version", 2, "version 2 is not supported"),
+    ("version", "1", "version '1' is not supported"),
+    ("version", True, "version True is not supported"),
+    ("config", DEL, "missing field 'config'"),
+    ("config/n_head", 4, "divisible"),
+    ("config/n_layer", 0, "n_layer"),
+    ("config/n_head", DEL, "missing field 'config.n_head'"),
+    ("config/n_head", 1.0, "wrong type"),
+    ("config/block_size", True, "wrong type"),
+    ("config/extra", 1, "unknown fields"),
+    ("config/vocab_size", 6, "'vocab' has 4 characters"),
+    ("vocab", ["a", "b", "n"], "'vocab' has 3 characters"),
+    ("vocab", ["a", "b", "n", "n"], "repeats"),
+    ("vocab", ["b", "a", "n", "o"], "sorted"),
+    ("vocab", ["ab", "b", "n", "o"], "single characters"),
+    ("vocab", "abno", "single characters"),
+    ("vocab", DEL, "missing field 'vocab'"),
+    ("seed", "42", "wrong type"),
+    ("steps", DEL, "missing field 'steps'"),
+    ("steps", 0, "not within"),
+    ("params", DEL, "missing field 'params'"),
+    ("params/wte", DEL, "missing the matrix 'wte'"),
+    ("params/layer1.attn_wq", [[0.0, 0.0], [0.0, 0.0]], "unknown matrices"),
+    ("params/wpe", [[0.0, 0.0], [0.0, 0.0]], "'params.wpe' must be 3 rows of 2"),
+    ("params/wpe/0", [0.0], "'params.wpe' must be 3 rows of 2"),
+    ("params/wpe/0", "ab", "'params.wpe' must be 3 rows of 2"),
+    ("params/wpe/0/1", "0.5", "not a number"),
+    ("params/wpe/0/1", None, "not a number"),
+    ("params/wpe/0/1", float("inf"), "non-finite"),
+    ("params/wpe/0/1", False, "not a number"),
+    ("optimizer/name", "sgd", "optimizer 'sgd' is not supported"),
+    ("optimizer/step", 11, "not within"),
+    ("optimizer/step", -1, "not within"),
+    ("optimizer/lr", float("nan"), "non-finite"),
+    ("optimizer/beta1", DEL, "missing field 'optimizer.beta1'"),
+    ("optimizer/m/lm_head/0", [0.0], "'optimizer.m.lm_head' must be"),
+    ("optimizer/v/wte/0/0", -1.0, "negative second moment"),
+    ("optimizer/v", DEL, "missing field 'optimizer.v'"),
+    ("rng", DEL, "missing field 'rng'"),
+    ("rng/mt/5", 2**32, "bad 'rng'"),
+    ("rng/mt/5", True, "624 ints"),
+    ("rng/mt", [1, 2, 3], "bad 'rng'"),
+    ("rng/pos", 625, "bad 'rng'"),
+    ("rng/gauss_next", "x", "not a number"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), FAULTS)
+def test_each_fault_raises_checkpoint_error(path, value, message):
+    bad = _set(_valid_obj(), path, value)
+    with pytest.raises(C.CheckpointError, match=f"^checkpoint: .*{re.escape(message)}"):
+        C.from_json_obj(bad)
+
+
+def test_a_faulty_obj_would_have_been_fine_without_the_fault():
+    C.from_json_obj(_valid_obj())  # so the faults above are what is refused
+
+
+@pytest.mark.parametrize("obj", [None, [], "checkpoint", 3, {}])
+def test_non_objects_are_refused(obj):
+    with pytest.raises(C.CheckpointError, match="not a functional-gpt checkpoint"):
+        C.from_json_obj(obj)
+
+
+@given(st.data())
+def test_every_truncation_is_refused(data):
+    text = json.dumps(_valid_obj())
+    cut = data.draw(st.integers(0, len(text) - 1))
+    with pytest.raises(C.CheckpointError):
+        C.loads(text[:cut])
+
+
+@given(st.data())
+def test_one_changed_character_gives_a_checkpoint_or_a_checkpoint_error(data):
+    text = C.dumps(C.from_json_obj(_valid_obj()))
+    i = data.draw(st.integers(0, len(text) - 1))
+    c = data.draw(chars_utf8)
+    try:
+        result = C.loads(text[:i] + c + text[i + 1 :])
+    except C.CheckpointError:
+        return
+    assert isinstance(result, C.Checkpoint)
+
+
+@pytest.mark.parametrize("word", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_in_the_text_are_refused(word):
+    text = json.dumps(_valid_obj()).replace('"seed": 1', f'"seed": {word}', 1)
+    text = text.replace('"lr": 0.01', f'"lr": {word}', 1)
+    with pytest.raises(C.CheckpointError, match="finite|type"):
+        C.loads(text)
+
+
+def test_to_json_obj_refuses_inconsistent_checkpoints():
+    tok = tk.build(["ab"])
+    rng, state = init_state(R.seed(0), Config(tok.vocab_size, n_embd=2, n_head=1, block_size=2))
+    with pytest.raises(C.CheckpointError, match="vocabulary of 4 tokens"):
+        C.to_json_obj(C.Checkpoint(state, tk.Tokenizer("abc"), 0, rng, 5))
+    short = state._replace(adam=AdamState((0.0,), (0.0,), 0))
+    with pytest.raises(C.CheckpointError, match="parameters"):
+        C.to_json_obj(C.Checkpoint(short, tok, 0, rng, 5))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "not found"),
+        (b"", "empty"),
+        (b"  \n", "empty"),
+        (b"\xff\xfe\x00b", "not UTF-8"),
+        (b'{"format": "functional-gpt-checkpoint", "version": 1, "con', "truncated"),
+        (b"\x00\x01\x02garbage", "not valid JSON"),
+    ],
+)
+def test_load_names_the_file_and_the_fault(tmp_path, content, message):
+    path = tmp_path / "model.json"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(C.CheckpointError, match=message) as info:
+        C.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_load_of_a_directory_is_a_checkpoint_error(tmp_path):
+    with pytest.raises(C.CheckpointError, match="directory"):
+        C.load(tmp_path)

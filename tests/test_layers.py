@@ -1,0 +1,175 @@
+"""Each fused layer equals its unfused composition of tape primitives, in value and gradient.
+
+The unfused versions below are written with the tape's scalar primitives only, step by step as
+microgpt.py does them; the fused layers must agree with them to rounding, in the forward value
+and in the gradient of a random downstream scalar with respect to every input.
+"""
+
+import math
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import functional_gpt.tape as T
+from functional_gpt import layers as L
+
+floats = st.floats(min_value=-5.0, max_value=5.0, allow_nan=False, allow_infinity=False)
+vectors = st.lists(floats, min_size=1, max_size=8)
+
+
+def close(a, b, tol=1e-9):
+    return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
+
+
+# ---------------------------------------------------------------- unfused versions (oracles)
+
+
+def unfused_sum(tape, ids):
+    """Left fold of add from a constant 0, as Python's sum over Values."""
+    tape, acc = T.constant(tape, 0.0)
+    for i in ids:
+        tape, acc = T.add(tape, acc, i)
+    return tape, acc
+
+
+def unfused_softmax(tape, logits):
+    top = max(T.values(tape, logits))
+    tape, shifted = T.map_tape(tape, logits, lambda t, i: T.add(*T.constant(t, -top), i))
+    tape, exps = T.map_tape(tape, shifted, T.exp)
+    tape, total = unfused_sum(tape, exps)
+    tape, inv = T.pow(tape, total, -1.0)
+    return T.map_tape(tape, exps, lambda t, e: T.mul(t, e, inv))
+
+
+def unfused_cross_entropy(tape, logits, target):
+    tape, probs = unfused_softmax(tape, logits)
+    tape, lp = T.log(tape, probs[target])
+    return T.scale(tape, lp, -1.0)
+
+
+def unfused_rmsnorm(tape, x):
+    tape, squares = T.map_tape(tape, x, lambda t, i: T.mul(t, i, i))
+    tape, ss = unfused_sum(tape, squares)
+    tape, ms = T.scale(tape, ss, len(x) ** -1)
+    tape, eps = T.constant(tape, L.RMS_EPS)
+    tape, ms_eps = T.add(tape, ms, eps)
+    tape, scale = T.pow(tape, ms_eps, -0.5)
+    return T.map_tape(tape, x, lambda t, i: T.mul(t, i, scale))
+
+
+def unfused_linear(tape, x, w):
+    def row(t, r):
+        t, prods = T.zip_map_tape(t, r, x, T.mul)
+        return unfused_sum(t, prods)
+
+    return T.map_tape(tape, w, row)
+
+
+# ------------------------------------------------------------------------------- harness
+
+
+def outputs_and_grads(layer, inputs, weights):
+    """Values of the layer's outputs, and d(sum_k weights_k * out_k)/d(input) for each input."""
+    tape, ids = T.map_tape(T.new(), inputs, T.var)
+    tape, outs = layer(tape, ids)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    tape, ws = T.map_tape(tape, weights[: len(outs)], T.constant)
+    tape, obj = T.dot(tape, outs, ws)
+    grads = T.backward(tape, obj)
+    return T.values(tape, outs), [T.grad(grads, i) for i in ids]
+
+
+def assert_same(fused, unfused, inputs, weights):
+    v1, g1 = outputs_and_grads(fused, inputs, weights)
+    v2, g2 = outputs_and_grads(unfused, inputs, weights)
+    assert len(v1) == len(v2)
+    assert all(close(a, b) for a, b in zip(v1, v2)), (v1, v2)
+    assert all(close(a, b) for a, b in zip(g1, g2)), (g1, g2)
+
+
+weights_for = st.lists(floats, min_size=64, max_size=64)
+
+
+@given(vectors, weights_for)
+def test_softmax_equals_unfused(xs, ws):
+    """softmax: one n-ary node per output equals exp / sum / pow(-1) / mul."""
+    assert_same(L.softmax, unfused_softmax, xs, ws)
+
+
+@given(vectors, weights_for)
+def test_softmax_values_exactly_as_unfused(xs, ws):
+    """The fused forward values are bit-for-bit those of the unfused chain (same float ops)."""
+    tape, ids = T.map_tape(T.new(), xs, T.var)
+    t1, a = L.softmax(tape, ids)
+    t2, b = unfused_softmax(tape, ids)
+    assert T.values(t1, a) == T.values(t2, b)
+
+
+@given(vectors, st.data(), weights_for)
+def test_cross_entropy_equals_unfused(xs, data, ws):
+    """cross_entropy: one node equals -log(softmax(logits)[target])."""
+    target = data.draw(st.integers(0, len(xs) - 1))
+    tape, ids = T.map_tape(T.new(), xs, T.var)
+    t1, a = L.cross_entropy(tape, ids, target)
+    t2, b = unfused_cross_entropy(tape, ids, target)
+    assert T.data(t1, a) == T.data(t2, b)
+    assert_same(lambda t, i: L.cross_entropy(t, i, target),
+                lambda t, i: unfused_cross_entropy(t, i, target), xs, ws)
+
+
+@given(vectors, weights_for)
+def test_rmsnorm_equals_unfused(xs, ws):
+    """rmsnorm: dot + one fused scale node + muls equals the scalar chain, bit for bit forward."""
+    tape, ids = T.map_tape(T.new(), xs, T.var)
+    t1, a = L.rmsnorm(tape, ids)
+    t2, b = unfused_rmsnorm(tape, ids)
+    assert T.values(t1, a) == T.values(t2, b)
+    assert_same(L.rmsnorm, unfused_rmsnorm, xs, ws)
+
+
+@given(st.integers(1, 5), st.integers(1, 5), st.data(), weights_for)
+def test_linear_equals_unfused(n_in, n_out, data, ws):
+    """linear: one dot node per row equals mul and add nodes, bit for bit forward."""
+    xs = data.draw(st.lists(floats, min_size=n_in, max_size=n_in))
+    wflat = data.draw(st.lists(floats, min_size=n_in * n_out, max_size=n_in * n_out))
+
+    def split(tape, ids):
+        x, w = ids[:n_in], ids[n_in:]
+        return x, [w[r * n_in:(r + 1) * n_in] for r in range(n_out)]
+
+    def fused(tape, ids):
+        return L.linear(tape, *split(tape, ids))
+
+    def unfused(tape, ids):
+        return unfused_linear(tape, *split(tape, ids))
+
+    tape, ids = T.map_tape(T.new(), xs + wflat, T.var)
+    t1, a = fused(tape, ids)
+    t2, b = unfused(tape, ids)
+    assert T.values(t1, a) == T.values(t2, b)
+    assert_same(fused, unfused, xs + wflat, ws)
+
+
+def test_cross_entropy_rejects_bad_target():
+    """A target outside the logits is a ValueError naming the op."""
+    tape, ids = T.map_tape(T.new(), [0.0, 1.0], T.var)
+    with pytest.raises(ValueError, match="cross_entropy"):
+        L.cross_entropy(tape, ids, 2)
+
+
+def test_linear_rejects_ragged_rows():
+    """A weight row of the wrong width is a ValueError, not a silent truncation."""
+    tape, ids = T.map_tape(T.new(), [1.0, 2.0, 3.0], T.var)
+    with pytest.raises(ValueError, match="linear"):
+        L.linear(tape, ids[:2], [ids[:1]])
+
+
+@given(vectors)
+def test_softmax_values_is_a_distribution(xs):
+    """softmax_values sums to 1 and keeps the order of its inputs."""
+    ps = L.softmax_values(xs)
+    assert math.isclose(math.fsum(ps), 1.0, rel_tol=1e-12)
+    for (a, pa), (b, pb) in zip(zip(xs, ps), zip(xs[1:], ps[1:])):
+        assume(a != b)
+        assert (a < b) == (pa <= pb) or pa == pb

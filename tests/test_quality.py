@@ -1,0 +1,37 @@
+"""The linter and the type checker are part of the test command."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_ruff_finds_nothing():
+    """ruff reports no problem in the package, tests, examples, benchmarks and scripts."""
+    dirs = [d for d in ("functional_gpt", "tests", "examples", "benchmarks", "scripts")
+            if (ROOT / d).is_dir()]
+    result = _run("ruff", "check", *dirs)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_finds_nothing():
+    """mypy type-checks the package cleanly."""
+    result = _run("mypy", "functional_gpt")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_example_runs():
+    """Every script in examples/ runs to completion with exit status 0."""
+    scripts = sorted((ROOT / "examples").glob("*.py"))
+    assert scripts, "examples/ has no scripts"
+    for script in scripts:
+        result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0, f"{script.name}:\n{result.stdout}\n{result.stderr}"
