@@ -33,7 +33,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 from reference_microgpt import Reference  # noqa: E402
 
 from functional_gpt import datasets, model, train  # noqa: E402
-from functional_gpt import rng as R  # noqa: E402
 from functional_gpt import sample as S  # noqa: E402
 from functional_gpt import tokenizer as tk  # noqa: E402
 from functional_gpt.optim import Adam  # noqa: E402
@@ -49,15 +48,12 @@ def load(source: str | None) -> tuple[str, tuple[str, ...]]:
 
 
 class Functional:
-    """functional_gpt driven step by step in the order the CLI uses (shuffle, init, train)."""
+    """functional_gpt driven step by step, set up as the CLI does it (``train.prepare``)."""
 
     def __init__(self, docs, config_kw, steps, seed=42):
-        rng, shuffled = R.shuffle(R.seed(seed), docs)
-        self.tok = tk.build(shuffled)
-        self.config = model.Config(vocab_size=self.tok.vocab_size, **config_kw)
-        self.rng, self.state = train.init_state(rng, self.config)
-        self.tokens = [tk.doc_tokens(self.tok, d) for d in shuffled]
-        self.steps = steps
+        run = train.prepare(docs, seed, **config_kw)
+        self.tok, self.rng, self.state, self.tokens = run.tokenizer, run.rng, run.state, run.tokens
+        self.config = self.state.config
         self.events = train.training(self.state, self.tokens, steps, Adam())
 
     def step(self) -> float:
