@@ -592,9 +592,13 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     """
     if len(new_values) > len(tape.nodes):
         raise ValueError(f"update: {len(new_values)} values for a tape of {len(tape.nodes)} nodes")
-    if not all(map(_isfinite, new_values)):
-        bad = next(v for v in new_values if not _isfinite(v))
-        raise ValueError(f"update: value {bad!r} is not finite")
+    try:
+        all_finite = all(map(_isfinite, new_values))
+    except TypeError:
+        all_finite = False
+    if not all_finite:
+        for v in new_values:
+            _finite("update", v)  # raises the TypeError or ValueError that names the value
     return Tape(pvector([_tuple_new(Node, (float(v), (), (), "var")) for v in new_values]))
 
 

@@ -1,0 +1,112 @@
+"""Persistence: no operation ever changes a tape that already exists.
+
+A hypothesis state machine keeps every tape it has made, each with a
+plain-tuple snapshot taken when it was made. Its rules extend, branch,
+differentiate, reset and update randomly chosen EARLIER tapes, and its
+invariant is that every tape still equals its snapshot.
+"""
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from strategies import Instr, apply_instr, finite, instructions, snapshot
+
+import functional_gpt.tape as T
+
+
+def try_step(tape: T.Tape, ins: Instr) -> tuple[T.Tape, int] | None:
+    """Run one instruction, or None when it is a domain error (refused with ValueError)."""
+    try:
+        return apply_instr(tape, ins)
+    except ValueError:
+        return None
+
+
+class TapeForest(RuleBasedStateMachine):
+    """A growing forest of tapes, each branching off a random earlier one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tapes: list[T.Tape] = []
+        self.snapshots: list[object] = []
+        self.keep(T.new())
+
+    def keep(self, tape: T.Tape) -> None:
+        self.tapes.append(tape)
+        self.snapshots.append(snapshot(tape))
+
+    def pick(self, data: st.DataObject, nonempty: bool = False) -> T.Tape:
+        choices = [t for t in self.tapes if len(t) or not nonempty]
+        return choices[data.draw(st.integers(0, len(choices) - 1), label="tape")]
+
+    @rule(data=st.data())
+    def extend(self, data: st.DataObject) -> None:
+        """An op appends exactly one node, keeps the old nodes, and is deterministic."""
+        tape = self.pick(data)
+        ins = data.draw(instructions(len(tape)), label="op")
+        result = try_step(tape, ins)
+        assert try_step(tape, ins) == result  # the same op on the same tape: equal results
+        if result is not None:
+            new, i = result
+            assert i == len(tape) and len(new) == len(tape) + 1
+            assert new.nodes[: len(tape)] == tape.nodes
+            self.keep(new)
+
+    @rule(data=st.data())
+    def branch(self, data: st.DataObject) -> None:
+        """Two continuations of one tape don't interfere: each is what it would be alone."""
+        tape = self.pick(data)
+        ins_a = data.draw(instructions(len(tape)), label="op a")
+        ins_b = data.draw(instructions(len(tape)), label="op b")
+        a = try_step(tape, ins_a)
+        b = try_step(tape, ins_b)
+        assert try_step(tape, ins_a) == a  # unaffected by b having been made since
+        if a is not None and b is not None:
+            (ta, ia), (tb, ib) = a, b
+            assert ia == ib == len(tape)  # both continuations hand out the same next id
+            assert ta.nodes[:-1] == tb.nodes[:-1] == tape.nodes
+            # continuing a with b's op gives b's node on top of a's, untouched by a
+            tab, iab = apply_instr(ta, ins_b)
+            assert tab.nodes[ia] == ta.nodes[ia] and tab.nodes[iab] == tb.nodes[ib]
+        for result in (a, b):
+            if result is not None:
+                self.keep(result[0])
+
+    @precondition(lambda self: any(len(t) for t in self.tapes))
+    @rule(data=st.data())
+    def differentiate(self, data: st.DataObject) -> None:
+        """backward reads a tape without changing it and returns one gradient per node."""
+        tape = self.pick(data, nonempty=True)
+        root = data.draw(st.integers(0, len(tape) - 1), label="root")
+        grads = T.backward(tape, root)
+        assert len(grads) == len(tape) and grads[root] == 1.0
+        assert all(g == 0.0 for g in grads[root + 1 :])
+        assert T.backward(tape, root) == grads
+
+    @rule(data=st.data())
+    def reset(self, data: st.DataObject) -> None:
+        """reset returns a new tape of leaves; the one it came from is kept as it was."""
+        tape = self.pick(data)
+        k = data.draw(st.integers(0, len(tape)), label="num_params")
+        self.keep(T.reset(tape, k))
+
+    @rule(data=st.data())
+    def update(self, data: st.DataObject) -> None:
+        """update returns a new tape of leaves with new values; the old tape is kept as it was."""
+        tape = self.pick(data)
+        vs = data.draw(st.lists(finite(-4.0, 4.0), max_size=len(tape)), label="values")
+        self.keep(T.update(tape, vs))
+
+    @rule(data=st.data())
+    def look(self, data: st.DataObject) -> None:
+        """Printing a tape (repr and table) and reading its values change nothing."""
+        tape = self.pick(data)
+        repr(tape), T.table(tape), T.values(tape, range(len(tape)))
+
+    @invariant()
+    def every_tape_equals_its_snapshot(self) -> None:
+        """Every tape ever made still holds exactly the nodes it held when it was made."""
+        for tape, snap in zip(self.tapes, self.snapshots):
+            assert snapshot(tape) == snap
+
+
+TestTapeForest = TapeForest.TestCase
