@@ -23,6 +23,7 @@ from .tape import Node, Tape
 
 __all__ = [
     "linear",
+    "scaled_dots",
     "rmsnorm",
     "softmax",
     "softmax_values",
@@ -51,7 +52,6 @@ def linear(
     (11.0, 0.0)
     """
     x = tuple(x)
-    nodes = tape.nodes
     xv = T._values(tape, "linear", x)
     n = len(x)
     # Local transient: a list of new nodes, appended to the persistent vector in one go.
@@ -65,11 +65,40 @@ def linear(
         for a, b in zip(wv, xv):
             total += a * b
         new_nodes.append(_tuple_new(Node, (total, row + x, (*xv, *wv), "dot")))
-    first = len(nodes)
-    for node in new_nodes:
-        if not math.isfinite(node.value):
-            raise ValueError(f"linear: result {node.value!r} is not finite")
-    return Tape(nodes.extend(new_nodes)), tuple(range(first, first + len(new_nodes)))
+    return T.push_many(tape, new_nodes)
+
+
+def scaled_dots(
+    tape: Tape, q: Sequence[int], keys: Sequence[Sequence[int]], scale: float
+) -> tuple[Tape, tuple[int, ...]]:
+    """Return ``(tape, ids)`` of ``(q . k) * scale`` for each ``k`` in ``keys``: one node each.
+
+    Attention's logits. The value is the dot product's left fold, then one
+    multiplication by ``scale``, as microgpt.py does it (``dot / sqrt(d)``
+    with ``/`` as a multiplication by the inverse).
+
+    >>> tape, q = T.map_tape(T.new(), [1.0, 2.0], T.var)
+    >>> tape, k = T.map_tape(tape, [3.0, 4.0], T.var)
+    >>> tape, (s,) = scaled_dots(tape, q, [k], 0.5)
+    >>> T.data(tape, s), tape.nodes[s].local_grads
+    (5.5, (1.5, 2.0, 0.5, 1.0))
+    """
+    q = tuple(q)
+    qv = T._values(tape, "scaled_dots", q)
+    q_scaled = tuple([a * scale for a in qv])
+    new_nodes = []  # local transient, appended in one go
+    for k in keys:
+        k = tuple(k)
+        if len(k) != len(q):
+            raise ValueError(f"scaled_dots: key of {len(k)} for a query of {len(q)}")
+        kv = T._values(tape, "scaled_dots", k)
+        total = 0.0
+        for a, b in zip(qv, kv):
+            total += a * b
+        k_scaled = tuple([b * scale for b in kv])
+        node = (total * scale, q + k, k_scaled + q_scaled, "scaled_dot")
+        new_nodes.append(_tuple_new(Node, node))
+    return T.push_many(tape, new_nodes)
 
 
 def rmsnorm(tape: Tape, x: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
@@ -122,14 +151,11 @@ def softmax(tape: Tape, logits: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     """
     logits = tuple(logits)
     probs = softmax_values(T._values(tape, "softmax", logits))
-    nodes = tape.nodes
-    first = len(nodes)
-    new_nodes = [  # local transient, appended in one go
-        Node(p, logits, tuple((p - p * q) if i == j else -p * q for j, q in enumerate(probs)),
-             "softmax")
+    return T.push_many(tape, [
+        _tuple_new(Node, (p, logits, tuple([(p - p * q) if i == j else -p * q
+                                            for j, q in enumerate(probs)]), "softmax"))
         for i, p in enumerate(probs)
-    ]
-    return Tape(nodes.extend(new_nodes)), tuple(range(first, first + len(new_nodes)))
+    ])
 
 
 def cross_entropy(tape: Tape, logits: Sequence[int], target: int) -> tuple[Tape, int]:

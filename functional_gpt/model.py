@@ -22,12 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from pyrsistent import pvector
-
 from . import rng as R
 from . import tape as T
-from .layers import cross_entropy, linear, rmsnorm, softmax
-from .tape import Node, Tape
+from .layers import cross_entropy, linear, rmsnorm, scaled_dots, softmax
+from .tape import Tape
 
 __all__ = [
     "Config",
@@ -194,7 +192,7 @@ def init(rng: R.RNG, config: Config) -> tuple[R.RNG, Tape]:
     <Tape: 4192 nodes (4192 leaves), 0 edges>
     """
     rng, ws = init_values(rng, config)
-    return rng, Tape(pvector([Node(w, (), (), "var") for w in ws]))
+    return rng, T.leaves(ws)
 
 
 def empty_cache(config: Config) -> Cache:
@@ -216,12 +214,11 @@ def _attention(
 
     def head(tape: Tape, h: int) -> tuple[Tape, tuple[int, ...]]:
         lo, hi = h * hd, (h + 1) * hd
-        q_h = q[lo:hi]
-        tape, logits = T.map_tape(
-            tape, keys, lambda t, k: T.scale(*T.dot(t, q_h, k[lo:hi]), inv_sqrt)
-        )
+        tape, logits = scaled_dots(tape, q[lo:hi], [k[lo:hi] for k in keys], inv_sqrt)
         tape, weights = softmax(tape, logits)
-        return T.map_tape(tape, range(lo, hi), lambda t, j: T.dot(t, weights, [v[j] for v in vals]))
+        # out[j] = sum over positions t of weights[t] * v_t[j]: a linear layer whose rows
+        # are the value vectors' columns
+        return linear(tape, weights, [[v[j] for v in vals] for j in range(lo, hi)])
 
     tape, heads = T.map_tape(tape, range(config.n_head), head)
     return tape, tuple(i for h in heads for i in h)

@@ -39,6 +39,8 @@ __all__ = [
     "data",
     "values",
     "push",
+    "push_many",
+    "leaves",
     "add",
     "sub",
     "mul",
@@ -204,6 +206,48 @@ def push(
         raise ValueError(f"{op}: result {value!r} is not finite")
     nodes = tape.nodes
     return Tape(nodes.append(_tuple_new(Node, (value, inputs, local_grads, op)))), len(nodes)
+
+
+def push_many(tape: Tape, new_nodes: Sequence[Node]) -> tuple[Tape, tuple[int, ...]]:
+    """Return ``(tape + new_nodes, their ids)``: ``push`` for a batch, in one append.
+
+    Fused layers build a row of nodes at once (a linear layer, a softmax) and
+    hand them over here. A node may read the ids of the earlier nodes in the
+    batch; the caller vouches for its inputs, and non-finite values are refused.
+
+    >>> tape, xs = map_tape(new(), [1.0, 2.0], var)
+    >>> doubles = [Node(2.0, (0,), (2.0,), "double"), Node(4.0, (1,), (2.0,), "double")]
+    >>> tape, ids = push_many(tape, doubles)
+    >>> ids, values(tape, ids)
+    ((2, 3), (2.0, 4.0))
+    """
+    if not all(_isfinite(node.value) for node in new_nodes):
+        bad = next(node for node in new_nodes if not _isfinite(node.value))
+        raise ValueError(f"{bad.op}: result {bad.value!r} is not finite")
+    nodes = tape.nodes
+    first = len(nodes)
+    return Tape(nodes.extend(new_nodes)), tuple(range(first, first + len(new_nodes)))
+
+
+def leaves(xs: Iterable[float]) -> Tape:
+    """Return a new tape holding one leaf per value of ``xs`` (ids 0, 1, ...).
+
+    >>> leaves([0.5, -1.0])
+    <Tape: 2 nodes (2 leaves), 0 edges>
+    >>> leaves([float("inf")])
+    Traceback (most recent call last):
+    ...
+    ValueError: leaves: value inf is not finite
+    """
+    xs = tuple(xs)
+    try:
+        all_finite = all(map(_isfinite, xs))
+    except TypeError:
+        all_finite = False
+    if not all_finite:
+        for x in xs:
+            _finite("leaves", x)  # raises the TypeError or ValueError that names the value
+    return Tape(pvector([_tuple_new(Node, (float(x), (), (), "var")) for x in xs]))
 
 
 def var(tape: Tape, x: float) -> tuple[Tape, int]:
@@ -508,7 +552,11 @@ def zip_map_tape(
     """
     if len(xs) != len(ys):
         raise ValueError(f"zip_map_tape: lengths differ ({len(xs)} and {len(ys)})")
-    return map_tape(tape, zip(xs, ys), lambda t, xy: f(t, xy[0], xy[1]))
+    results = []  # local transient: appended to here only, frozen into a tuple below
+    for x, y in zip(xs, ys):
+        tape, r = f(tape, x, y)
+        results.append(r)
+    return tape, tuple(results)
 
 
 # ------------------------------------------------------------------- backward
@@ -593,13 +641,9 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     if len(new_values) > len(tape.nodes):
         raise ValueError(f"update: {len(new_values)} values for a tape of {len(tape.nodes)} nodes")
     try:
-        all_finite = all(map(_isfinite, new_values))
-    except TypeError:
-        all_finite = False
-    if not all_finite:
-        for v in new_values:
-            _finite("update", v)  # raises the TypeError or ValueError that names the value
-    return Tape(pvector([_tuple_new(Node, (float(v), (), (), "var")) for v in new_values]))
+        return leaves(new_values)
+    except (TypeError, ValueError) as e:
+        raise type(e)(str(e).replace("leaves:", "update:", 1)) from None
 
 
 # ---------------------------------------------------------------- for the REPL

@@ -173,3 +173,27 @@ def test_softmax_values_is_a_distribution(xs):
     for (a, pa), (b, pb) in zip(zip(xs, ps), zip(xs[1:], ps[1:])):
         assume(a != b)
         assert (a < b) == (pa <= pb) or pa == pb
+
+
+@given(st.integers(1, 4), st.integers(1, 4), st.data(), weights_for)
+def test_scaled_dots_equal_dot_then_scale(width, n_keys, data, ws):
+    """scaled_dots: one node per key equals a dot node followed by a scale node."""
+    scale = data.draw(st.floats(min_value=0.1, max_value=2.0))
+    flat = data.draw(st.lists(floats, min_size=width * (n_keys + 1),
+                              max_size=width * (n_keys + 1)))
+
+    def split(ids):
+        return ids[:width], [ids[width * (i + 1):width * (i + 2)] for i in range(n_keys)]
+
+    def fused(tape, ids):
+        return L.scaled_dots(tape, *split(ids), scale)
+
+    def unfused(tape, ids):
+        q, keys = split(ids)
+        return T.map_tape(tape, keys, lambda t, k: T.scale(*T.dot(t, q, k), scale))
+
+    tape, ids = T.map_tape(T.new(), flat, T.var)
+    t1, a = fused(tape, ids)
+    t2, b = unfused(tape, ids)
+    assert T.values(t1, a) == T.values(t2, b)
+    assert_same(fused, unfused, flat, ws)
