@@ -22,6 +22,9 @@ from . import tape as T
 from .tape import Node, Tape
 
 __all__ = [
+    "add",
+    "mul_scalar",
+    "relu",
     "linear",
     "scaled_dots",
     "rmsnorm",
@@ -33,6 +36,7 @@ __all__ = [
 
 RMS_EPS = 1e-5
 _exp = math.exp
+_ONE, _ZERO, _ONES = (1.0,), (0.0,), (1.0, 1.0)  # shared local-gradient tuples (immutable)
 _tuple_new = tuple.__new__  # builds a Node without NamedTuple's __new__ (hot path)
 
 
@@ -101,6 +105,56 @@ def scaled_dots(
     return T.push_many(tape, new_nodes)
 
 
+def add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
+    """Return ``(tape, xs + ys)`` elementwise: the nodes of ``T.zip_map_tape(tape, xs, ys, T.add)``.
+
+    >>> tape, xs = T.map_tape(T.new(), [1.0, 2.0], T.var)
+    >>> tape, ys = T.map_tape(tape, [10.0, 20.0], T.var)
+    >>> tape, zs = add(tape, xs, ys)
+    >>> T.values(tape, zs)
+    (11.0, 22.0)
+    """
+    xs, ys = tuple(xs), tuple(ys)
+    if len(xs) != len(ys):
+        raise ValueError(f"add: lengths differ ({len(xs)} and {len(ys)})")
+    xv, yv = T._values(tape, "add", xs), T._values(tape, "add", ys)
+    return T.push_many(tape, [
+        _tuple_new(Node, (a + b, (i, j), _ONES, "add")) for i, j, a, b in zip(xs, ys, xv, yv)
+    ])
+
+
+def mul_scalar(tape: Tape, xs: Sequence[int], s: int) -> tuple[Tape, tuple[int, ...]]:
+    """Return ``(tape, xs * s)`` for the scalar node ``s``: the nodes of mapping ``T.mul``.
+
+    >>> tape, xs = T.map_tape(T.new(), [1.0, 2.0], T.var)
+    >>> tape, s = T.var(tape, 3.0)
+    >>> tape, ys = mul_scalar(tape, xs, s)
+    >>> T.values(tape, ys)
+    (3.0, 6.0)
+    """
+    xs = tuple(xs)
+    sv = T._value(tape, "mul", s)
+    return T.push_many(tape, [
+        _tuple_new(Node, (a * sv, (i, s), (sv, a), "mul"))
+        for i, a in zip(xs, T._values(tape, "mul", xs))
+    ])
+
+
+def relu(tape: Tape, xs: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
+    """Return ``(tape, max(0, xs))`` elementwise: the nodes of ``T.map_tape(tape, xs, T.relu)``.
+
+    >>> tape, xs = T.map_tape(T.new(), [-1.0, 2.0], T.var)
+    >>> tape, ys = relu(tape, xs)
+    >>> T.values(tape, ys)
+    (0.0, 2.0)
+    """
+    xs = tuple(xs)
+    return T.push_many(tape, [
+        _tuple_new(Node, (a, (i,), _ONE, "relu") if a > 0.0 else (0.0, (i,), _ZERO, "relu"))
+        for i, a in zip(xs, T._values(tape, "relu", xs))
+    ])
+
+
 def rmsnorm(tape: Tape, x: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     """Return ``(tape, x / rms(x))`` with rms(x) = sqrt(mean(x**2) + 1e-5).
 
@@ -118,7 +172,7 @@ def rmsnorm(tape: Tape, x: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     ms_eps = T.data(tape, ss) * inv_n + RMS_EPS
     s = ms_eps**-0.5
     tape, scale = T.push(tape, "rms_scale", s, (ss,), (-0.5 * ms_eps**-1.5 * inv_n,))
-    return T.map_tape(tape, x, lambda t, xi: T.mul(t, xi, scale))
+    return mul_scalar(tape, x, scale)
 
 
 def softmax_values(xs: Sequence[float]) -> tuple[float, ...]:

@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from . import layers as L
 from . import rng as R
 from . import tape as T
-from .layers import cross_entropy, linear, rmsnorm, scaled_dots, softmax
 from .tape import Tape
 
 __all__ = [
@@ -214,11 +214,11 @@ def _attention(
 
     def head(tape: Tape, h: int) -> tuple[Tape, tuple[int, ...]]:
         lo, hi = h * hd, (h + 1) * hd
-        tape, logits = scaled_dots(tape, q[lo:hi], [k[lo:hi] for k in keys], inv_sqrt)
-        tape, weights = softmax(tape, logits)
+        tape, logits = L.scaled_dots(tape, q[lo:hi], [k[lo:hi] for k in keys], inv_sqrt)
+        tape, weights = L.softmax(tape, logits)
         # out[j] = sum over positions t of weights[t] * v_t[j]: a linear layer whose rows
         # are the value vectors' columns
-        return linear(tape, weights, [[v[j] for v in vals] for j in range(lo, hi)])
+        return L.linear(tape, weights, [[v[j] for v in vals] for j in range(lo, hi)])
 
     tape, heads = T.map_tape(tape, range(config.n_head), head)
     return tape, tuple(i for h in heads for i in h)
@@ -230,20 +230,20 @@ def _block(
     """One transformer block at one position: attention then MLP, each with a residual."""
     keys, vals = cache
     residual = x
-    tape, x = rmsnorm(tape, x)
-    tape, q = linear(tape, x, layer.attn_wq)
-    tape, k = linear(tape, x, layer.attn_wk)
-    tape, v = linear(tape, x, layer.attn_wv)
+    tape, x = L.rmsnorm(tape, x)
+    tape, q = L.linear(tape, x, layer.attn_wq)
+    tape, k = L.linear(tape, x, layer.attn_wk)
+    tape, v = L.linear(tape, x, layer.attn_wv)
     keys, vals = keys + (k,), vals + (v,)
     tape, x = _attention(tape, q, keys, vals, config)
-    tape, x = linear(tape, x, layer.attn_wo)
-    tape, x = T.zip_map_tape(tape, x, residual, T.add)
+    tape, x = L.linear(tape, x, layer.attn_wo)
+    tape, x = L.add(tape, x, residual)
     residual = x
-    tape, x = rmsnorm(tape, x)
-    tape, x = linear(tape, x, layer.mlp_fc1)
-    tape, x = T.map_tape(tape, x, T.relu)
-    tape, x = linear(tape, x, layer.mlp_fc2)
-    tape, x = T.zip_map_tape(tape, x, residual, T.add)
+    tape, x = L.rmsnorm(tape, x)
+    tape, x = L.linear(tape, x, layer.mlp_fc1)
+    tape, x = L.relu(tape, x)
+    tape, x = L.linear(tape, x, layer.mlp_fc2)
+    tape, x = L.add(tape, x, residual)
     return tape, (x, (keys, vals))
 
 
@@ -266,13 +266,13 @@ def gpt(
         raise ValueError(f"gpt: token {token!r} is not in 0..{config.vocab_size - 1}")
     if not 0 <= pos < config.block_size:
         raise ValueError(f"gpt: position {pos!r} is not in 0..{config.block_size - 1}")
-    tape, x = T.zip_map_tape(tape, params.wte[token], params.wpe[pos], T.add)
-    tape, x = rmsnorm(tape, x)
+    tape, x = L.add(tape, params.wte[token], params.wpe[pos])
+    tape, x = L.rmsnorm(tape, x)
     new_cache = []  # local transient, frozen into a tuple below
     for layer, layer_cache in zip(params.layers, cache):
         tape, (x, layer_cache) = _block(tape, x, layer, layer_cache, config)
         new_cache.append(layer_cache)
-    tape, logits = linear(tape, x, params.lm_head)
+    tape, logits = L.linear(tape, x, params.lm_head)
     return tape, (logits, tuple(new_cache))
 
 
@@ -297,7 +297,7 @@ def doc_loss(
     losses = []  # local transient
     for pos in range(n):
         tape, (logits, cache) = gpt(tape, params, config, tokens[pos], pos, cache)
-        tape, loss = cross_entropy(tape, logits, tokens[pos + 1])
+        tape, loss = L.cross_entropy(tape, logits, tokens[pos + 1])
         losses.append(loss)
     tape, total = T.sum(tape, losses)
     return T.scale(tape, total, 1 / n)

@@ -26,6 +26,8 @@ from __future__ import annotations
 import builtins
 import math
 from collections.abc import Callable, Iterable, Sequence
+from itertools import compress, count
+from operator import itemgetter
 from typing import Any, NamedTuple, TypeVar
 
 from pyrsistent import PVector, pvector
@@ -68,6 +70,7 @@ B = TypeVar("B")
 R = TypeVar("R")
 
 _isfinite = math.isfinite
+_inputs_of = itemgetter(1)  # node -> node.inputs, for C-level scans
 _tuple_new = tuple.__new__  # builds a Node without NamedTuple's Python-level __new__ (hot path)
 
 
@@ -577,12 +580,15 @@ def backward(tape: Tape, root: int) -> PVector[float]:
     """
     _value(tape, "backward", root)
     nodes = tape.nodes
+    # The leaves below the first node with inputs pass nothing on: stop there.
+    # (Found by a C-level scan; in training these are the parameters.)
+    first_op = next(compress(count(), map(_inputs_of, nodes)), root)
     # Local transient (runST-style): this list is written only here and frozen
     # into a pvector before it is returned; nobody else ever sees it.
     adjoint = [0.0] * len(nodes)
     adjoint[root] = 1.0
     i = root
-    for node in reversed(nodes if root == len(nodes) - 1 else nodes[: root + 1]):
+    for node in reversed(nodes[first_op : root + 1]):
         g = adjoint[i]
         i -= 1
         if g:  # a zero adjoint would only add zeros to the inputs

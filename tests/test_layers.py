@@ -197,3 +197,28 @@ def test_scaled_dots_equal_dot_then_scale(width, n_keys, data, ws):
     t2, b = unfused(tape, ids)
     assert T.values(t1, a) == T.values(t2, b)
     assert_same(fused, unfused, flat, ws)
+
+
+@given(st.data())
+def test_vector_ops_build_the_same_nodes_as_mapping_the_primitive(data):
+    """L.add, L.relu and L.mul_scalar append exactly the nodes the mapped primitives would."""
+    n = data.draw(st.integers(0, 6))
+    xs = data.draw(st.lists(floats, min_size=n, max_size=n))
+    ys = data.draw(st.lists(floats, min_size=n, max_size=n))
+    tape, a = T.map_tape(T.new(), xs, T.var)
+    tape, b = T.map_tape(tape, ys, T.var)
+    tape, s = T.var(tape, data.draw(floats))
+    assert L.add(tape, a, b) == T.zip_map_tape(tape, a, b, T.add)
+    assert L.relu(tape, a) == T.map_tape(tape, a, T.relu)
+    assert L.mul_scalar(tape, a, s) == T.map_tape(tape, a, lambda t, i: T.mul(t, i, s))
+
+
+def test_vector_ops_reject_bad_input():
+    """Different lengths and ids not on the tape are refused, naming the op."""
+    tape, ids = T.map_tape(T.new(), [1.0, 2.0], T.var)
+    with pytest.raises(ValueError, match="add: lengths differ"):
+        L.add(tape, ids, ids[:1])
+    with pytest.raises(IndexError, match="relu"):
+        L.relu(tape, [5])
+    with pytest.raises(IndexError, match="mul"):
+        L.mul_scalar(tape, ids, -1)
