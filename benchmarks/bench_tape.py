@@ -34,7 +34,7 @@ def per_op_us(stmt, number: int, repeat: int) -> float:
 
 
 def structures(size: int, number: int, repeat: int) -> list[tuple[str, float]]:
-    node = T.Node(1.0, (1, 2), (1.0, 1.0), "add")
+    node = (1.0, (1, 2), (1.0, 1.0), "add")
     m = pmap({i: node for i in range(size)})
     v = pvector([node] * size)
     t = (node,) * size
@@ -68,7 +68,7 @@ def tape_ops(size: int, number: int, repeat: int) -> list[tuple[str, float]]:
     config = model.Config(vocab_size=27)
     _, params_tape = model.init(R.seed(42), config)
     big, root = model.doc_loss(params_tape, model.layout(config), config, (26, 4, 12, 12, 0, 26))
-    edges = sum(len(n.inputs) for n in big.nodes)
+    edges = sum(len(inputs) for _, inputs, _, _ in big.nodes)
     return [
         ("T.var (a leaf)", per_op_us(lambda: T.var(tape, 1.0), number, repeat)),
         ("T.add", per_op_us(lambda: T.add(tape, a, b), number, repeat)),

@@ -34,7 +34,6 @@ from reference_microgpt import Reference  # noqa: E402
 
 from functional_gpt import datasets, model, train  # noqa: E402
 from functional_gpt import sample as S  # noqa: E402
-from functional_gpt import tokenizer as tk  # noqa: E402
 from functional_gpt.optim import Adam  # noqa: E402
 
 SHARED_NAMES = ROOT.parent / "shared" / "data" / "names.txt"
@@ -64,7 +63,7 @@ class Functional:
     def graph_size(self, tokens) -> tuple[int, int]:
         tape, _ = model.doc_loss(self.state.tape, model.layout(self.config), self.config, tokens)
         new = tape.nodes[len(self.state.tape):]
-        return len(new), sum(len(node.inputs) for node in new)
+        return len(new), sum(len(inputs) for _, inputs, _, _ in new)
 
     def sample_one(self) -> str:
         self.rng, name = S.sample(self.state.tape, self.config, self.tok, self.rng, 0.5)
@@ -135,24 +134,44 @@ def child(impl: str, source: str | None, steps: int, config_kw: dict) -> None:
         Functional(docs, config_kw, steps)
     for _ in range(steps):
         runner.step()
-    # ru_maxrss is in KiB on Linux
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(peak_mib_of_this_process())
 
 
-def macs_per_position(c: dict) -> int:
-    """Multiply-adds of the linear layers at one position (attention adds a little more)."""
-    e, v, layers = c["n_embd"], c["vocab_size"], c["n_layer"]
-    return layers * (4 * e * e + 8 * e * e) + v * e
+def peak_mib_of_this_process() -> float:
+    """Peak resident memory of this process in MiB.
+
+    Linux's VmHWM belongs to this program alone; ru_maxrss (the fallback elsewhere) also
+    counts the parent's memory copied at fork, before exec replaced it.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def scaling(docs, steps_each: int) -> list[tuple[str, float, int]]:
+def macs_per_step(config: model.Config, n: int) -> int:
+    """Multiply-adds of one training step's forward pass over ``n`` positions.
+
+    Per position and layer: q, k, v, o (4 e^2), the MLP (8 e^2), and attention over the ``t``
+    positions so far (t e for the logits, t e for the weighted values); then lm_head (vocab e).
+    """
+    e, layers = config.n_embd, config.n_layer
+    per_layer = sum(12 * e * e + 2 * t * e for t in range(1, n + 1))
+    return layers * per_layer + n * config.vocab_size * e
+
+
+def scaling(docs, steps_each: int) -> list[tuple[str, float, float]]:
     rows = []
-    vocab = tk.build(docs).vocab_size
     for n_embd, n_layer in ((16, 1), (32, 1), (64, 1), (16, 2), (16, 4)):
         kw = {"n_layer": n_layer, "n_embd": n_embd, "n_head": 4, "block_size": 16}
         func = Functional(docs, kw, steps_each)
+        lengths = [min(func.config.block_size, len(t) - 1) for t in func.tokens[:steps_each]]
         times = [timed(func.step)[0] for _ in range(steps_each)]
-        macs = macs_per_position({**kw, "vocab_size": vocab})
+        macs = statistics.mean(macs_per_step(func.config, n) for n in lengths)
         rows.append((f"n_embd {n_embd}, n_layer {n_layer}", statistics.median(times), macs))
     return rows
 
@@ -210,11 +229,11 @@ def main(argv: list[str] | None = None) -> int:
           f"samples equal: {r['samples_equal']}")
     if args.scaling:
         print()
-        print("| config | functional ms/step | linear multiply-adds per position | "
-              "ms per 1000 MACs |")
+        print("| config | functional ms/step | forward multiply-adds per step (mean) | "
+              "us per multiply-add |")
         print("| --- | ---: | ---: | ---: |")
         for label, ms, macs in scaling(docs, 3 if args.quick else 20):
-            print(f"| {label} | {ms:.1f} | {macs} | {1000 * ms / macs:.3f} |")
+            print(f"| {label} | {ms:.1f} | {macs:.0f} | {1000 * ms / macs:.3f} |")
     return 0
 
 

@@ -48,7 +48,7 @@ def main() -> None:
         print(f"g{tuple(point)} = {value:g}   dg/da = {da:g}   dg/db = {db:g}")
 
     section("Persistence: two continuations branch off one tape")
-    before = tuple(tape.nodes)  # a copy of every node (each a NamedTuple of numbers)
+    before = tuple(tape.nodes)  # a copy of every node (each a tuple of numbers)
     left, sq = T.pow(tape, f, 2.0)
     right, neg = T.neg(tape, f)
     print(f"left  continues with pow(f, 2) -> node {sq}: {T.data(left, sq):.6f}")

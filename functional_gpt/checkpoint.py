@@ -49,14 +49,12 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from pyrsistent import pvector
-
 from . import model
 from . import rng as R
+from . import tape as T
 from . import tokenizer as tk
 from .model import Config
 from .optim import Adam, AdamState
-from .tape import Node, Tape
 from .train import TrainState
 
 __all__ = [
@@ -147,7 +145,7 @@ def to_json_obj(ckpt: Checkpoint) -> Mapping[str, Any]:
     state = ckpt.state
     config = model.check_config(state.config)
     n = model.num_params(config)
-    values = tuple(node.value for node in state.tape.nodes)
+    values = T.values(state.tape, range(len(state.tape)))
     adam = state.adam
     if len(values) != n or len(adam.m) != n or len(adam.v) != n:
         raise CheckpointError(
@@ -354,7 +352,7 @@ def from_json_obj(obj: object) -> Checkpoint:
     v = _flat(opt, "v", config, "optimizer")
     if any(x < 0.0 for x in v):
         raise _fail("'optimizer.v' holds a negative second moment")
-    tape = Tape(pvector([Node(x, (), (), "var") for x in values]))
+    tape = T.leaves(values)
     state = TrainState(config, tape, AdamState(m, v, step))
     return Checkpoint(state, tok, seed, _rng(obj), steps, hyper)
 

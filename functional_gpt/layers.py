@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 
 from . import tape as T
-from .tape import Node, Tape
+from .tape import Tape
 
 __all__ = [
     "add",
@@ -37,7 +37,6 @@ __all__ = [
 RMS_EPS = 1e-5
 _exp = math.exp
 _ONE, _ZERO, _ONES = (1.0,), (0.0,), (1.0, 1.0)  # shared local-gradient tuples (immutable)
-_tuple_new = tuple.__new__  # builds a Node without NamedTuple's __new__ (hot path)
 
 
 def linear(
@@ -68,7 +67,7 @@ def linear(
         total = 0.0
         for a, b in zip(wv, xv):
             total += a * b
-        new_nodes.append(_tuple_new(Node, (total, row + x, (*xv, *wv), "dot")))
+        new_nodes.append((total, row + x, (*xv, *wv), "dot"))
     return T.push_many(tape, new_nodes)
 
 
@@ -84,7 +83,7 @@ def scaled_dots(
     >>> tape, q = T.map_tape(T.new(), [1.0, 2.0], T.var)
     >>> tape, k = T.map_tape(tape, [3.0, 4.0], T.var)
     >>> tape, (s,) = scaled_dots(tape, q, [k], 0.5)
-    >>> T.data(tape, s), tape.nodes[s].local_grads
+    >>> T.data(tape, s), T.node(tape, s).local_grads
     (5.5, (1.5, 2.0, 0.5, 1.0))
     """
     q = tuple(q)
@@ -100,8 +99,7 @@ def scaled_dots(
         for a, b in zip(qv, kv):
             total += a * b
         k_scaled = tuple([b * scale for b in kv])
-        node = (total * scale, q + k, k_scaled + q_scaled, "scaled_dot")
-        new_nodes.append(_tuple_new(Node, node))
+        new_nodes.append((total * scale, q + k, k_scaled + q_scaled, "scaled_dot"))
     return T.push_many(tape, new_nodes)
 
 
@@ -119,7 +117,7 @@ def add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, tuple[i
         raise ValueError(f"add: lengths differ ({len(xs)} and {len(ys)})")
     xv, yv = T._values(tape, "add", xs), T._values(tape, "add", ys)
     return T.push_many(tape, [
-        _tuple_new(Node, (a + b, (i, j), _ONES, "add")) for i, j, a, b in zip(xs, ys, xv, yv)
+        (a + b, (i, j), _ONES, "add") for i, j, a, b in zip(xs, ys, xv, yv)
     ])
 
 
@@ -135,7 +133,7 @@ def mul_scalar(tape: Tape, xs: Sequence[int], s: int) -> tuple[Tape, tuple[int, 
     xs = tuple(xs)
     sv = T._value(tape, "mul", s)
     return T.push_many(tape, [
-        _tuple_new(Node, (a * sv, (i, s), (sv, a), "mul"))
+        (a * sv, (i, s), (sv, a), "mul")
         for i, a in zip(xs, T._values(tape, "mul", xs))
     ])
 
@@ -150,7 +148,7 @@ def relu(tape: Tape, xs: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     """
     xs = tuple(xs)
     return T.push_many(tape, [
-        _tuple_new(Node, (a, (i,), _ONE, "relu") if a > 0.0 else (0.0, (i,), _ZERO, "relu"))
+        (a, (i,), _ONE, "relu") if a > 0.0 else (0.0, (i,), _ZERO, "relu")
         for i, a in zip(xs, T._values(tape, "relu", xs))
     ])
 
@@ -200,14 +198,14 @@ def softmax(tape: Tape, logits: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
 
     >>> tape, xs = T.map_tape(T.new(), [0.0, 0.0], T.var)
     >>> tape, ps = softmax(tape, xs)
-    >>> T.values(tape, ps), tape.nodes[ps[0]].local_grads
+    >>> T.values(tape, ps), T.node(tape, ps[0]).local_grads
     ((0.5, 0.5), (0.25, -0.25))
     """
     logits = tuple(logits)
     probs = softmax_values(T._values(tape, "softmax", logits))
     return T.push_many(tape, [
-        _tuple_new(Node, (p, logits, tuple([(p - p * q) if i == j else -p * q
-                                            for j, q in enumerate(probs)]), "softmax"))
+        (p, logits, tuple([(p - p * q) if i == j else -p * q for j, q in enumerate(probs)]),
+         "softmax")
         for i, p in enumerate(probs)
     ])
 
@@ -219,7 +217,7 @@ def cross_entropy(tape: Tape, logits: Sequence[int], target: int) -> tuple[Tape,
 
     >>> tape, xs = T.map_tape(T.new(), [0.0, 0.0], T.var)
     >>> tape, loss = cross_entropy(tape, xs, 1)
-    >>> round(T.data(tape, loss), 6), tape.nodes[loss].local_grads
+    >>> round(T.data(tape, loss), 6), T.node(tape, loss).local_grads
     (0.693147, (0.5, -0.5))
     """
     logits = tuple(logits)

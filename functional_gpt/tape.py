@@ -35,6 +35,7 @@ from pyrsistent import PVector, pvector
 __all__ = [
     "Node",
     "Tape",
+    "node",
     "new",
     "var",
     "constant",
@@ -70,12 +71,20 @@ B = TypeVar("B")
 R = TypeVar("R")
 
 _isfinite = math.isfinite
-_inputs_of = itemgetter(1)  # node -> node.inputs, for C-level scans
-_tuple_new = tuple.__new__  # builds a Node without NamedTuple's Python-level __new__ (hot path)
+_inputs_of = itemgetter(1)  # node -> its inputs, for C-level scans
+
+# How a node is stored on the tape: a plain tuple in Node's field order.
+NodeTuple = tuple[float, tuple[int, ...], tuple[float, ...], str]
 
 
 class Node(NamedTuple):
     """One entry of the Wengert list: a value, its inputs and d(value)/d(input) for each.
+
+    The tape stores each node as a plain tuple with these fields in this
+    order, and ``node(tape, i)`` gives it back as a ``Node``. Why plain:
+    CPython's garbage collector stops tracking a plain tuple of numbers and
+    strings once it has seen it, but tracks a NamedTuple for as long as it
+    lives and walks it at every collection: a sixth of a training step.
 
     >>> Node(6.0, (0, 1), (3.0, 2.0), "mul")
     Node(value=6.0, inputs=(0, 1), local_grads=(3.0, 2.0), op='mul')
@@ -88,13 +97,14 @@ class Node(NamedTuple):
 
 
 class Tape:
-    """An immutable tape: a persistent vector of ``Node``. Build one with ``new()``.
+    """An immutable tape: a persistent vector of nodes. Build one with ``new()``.
 
-    ``len(tape)`` is its number of nodes; ``tape.nodes`` is the pvector itself.
+    ``len(tape)`` is its number of nodes; ``tape.nodes`` is the pvector itself,
+    each node a plain tuple in ``Node``'s field order.
 
     >>> tape, _ = var(new(), 1.5)
-    >>> len(tape), tape.nodes[0].value
-    (1, 1.5)
+    >>> len(tape), tape.nodes[0]
+    (1, (1.5, (), (), 'var'))
     >>> tape.nodes = None
     Traceback (most recent call last):
     ...
@@ -102,9 +112,9 @@ class Tape:
     """
 
     __slots__ = ("nodes",)
-    nodes: PVector[Node]
+    nodes: PVector[NodeTuple]
 
-    def __init__(self, nodes: PVector[Node]) -> None:
+    def __init__(self, nodes: PVector[NodeTuple]) -> None:
         object.__setattr__(self, "nodes", nodes)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -126,8 +136,8 @@ class Tape:
         return (Tape, (self.nodes,))
 
     def __repr__(self) -> str:
-        leaves = builtins.sum(1 for node in self.nodes if not node.inputs)
-        edges = builtins.sum(len(node.inputs) for node in self.nodes)
+        leaves = builtins.sum(1 for node in self.nodes if not node[1])
+        edges = builtins.sum(len(node[1]) for node in self.nodes)
         return f"<Tape: {len(self.nodes)} nodes ({leaves} leaves), {edges} edges>"
 
 
@@ -155,7 +165,7 @@ def _value(tape: Tape, op: str, i: int) -> float:
     if type(i) is not int or i < 0:
         raise _bad_id(tape, op, i)
     try:
-        return tape.nodes[i].value
+        return tape.nodes[i][0]
     except IndexError:
         raise _bad_id(tape, op, i) from None
 
@@ -166,7 +176,7 @@ def _values(tape: Tape, op: str, ids: Sequence[int]) -> list[float]:
     try:
         if ids and min(ids) < 0:
             raise IndexError
-        return [nodes[i].value for i in ids]
+        return [nodes[i][0] for i in ids]
     except (IndexError, TypeError):
         bad = next(i for i in ids if type(i) is not int or not 0 <= i < len(nodes))
         raise _bad_id(tape, op, bad) from None
@@ -208,25 +218,26 @@ def push(
     if not _isfinite(value):
         raise ValueError(f"{op}: result {value!r} is not finite")
     nodes = tape.nodes
-    return Tape(nodes.append(_tuple_new(Node, (value, inputs, local_grads, op)))), len(nodes)
+    return Tape(nodes.append((value, inputs, local_grads, op))), len(nodes)
 
 
-def push_many(tape: Tape, new_nodes: Sequence[Node]) -> tuple[Tape, tuple[int, ...]]:
+def push_many(tape: Tape, new_nodes: Sequence[NodeTuple]) -> tuple[Tape, tuple[int, ...]]:
     """Return ``(tape + new_nodes, their ids)``: ``push`` for a batch, in one append.
 
-    Fused layers build a row of nodes at once (a linear layer, a softmax) and
-    hand them over here. A node may read the ids of the earlier nodes in the
-    batch; the caller vouches for its inputs, and non-finite values are refused.
+    Fused layers build a row of nodes at once (a linear layer, a softmax) as
+    ``(value, inputs, local_grads, op)`` tuples and hand them over here. A node
+    may read the ids of the earlier nodes in the batch; the caller vouches for
+    its inputs, and non-finite values are refused.
 
     >>> tape, xs = map_tape(new(), [1.0, 2.0], var)
-    >>> doubles = [Node(2.0, (0,), (2.0,), "double"), Node(4.0, (1,), (2.0,), "double")]
+    >>> doubles = [(2.0, (0,), (2.0,), "double"), (4.0, (1,), (2.0,), "double")]
     >>> tape, ids = push_many(tape, doubles)
     >>> ids, values(tape, ids)
     ((2, 3), (2.0, 4.0))
     """
-    if not all(_isfinite(node.value) for node in new_nodes):
-        bad = next(node for node in new_nodes if not _isfinite(node.value))
-        raise ValueError(f"{bad.op}: result {bad.value!r} is not finite")
+    if not all(_isfinite(node[0]) for node in new_nodes):
+        value, _, _, op = next(node for node in new_nodes if not _isfinite(node[0]))
+        raise ValueError(f"{op}: result {value!r} is not finite")
     nodes = tape.nodes
     first = len(nodes)
     return Tape(nodes.extend(new_nodes)), tuple(range(first, first + len(new_nodes)))
@@ -250,7 +261,7 @@ def leaves(xs: Iterable[float]) -> Tape:
     if not all_finite:
         for x in xs:
             _finite("leaves", x)  # raises the TypeError or ValueError that names the value
-    return Tape(pvector([_tuple_new(Node, (float(x), (), (), "var")) for x in xs]))
+    return Tape(pvector([(float(x), (), (), "var") for x in xs]))
 
 
 def var(tape: Tape, x: float) -> tuple[Tape, int]:
@@ -294,6 +305,18 @@ def data(tape: Tape, i: int) -> float:
     return _value(tape, "data", i)
 
 
+def node(tape: Tape, i: int) -> Node:
+    """Return node ``i`` as a ``Node`` record.
+
+    >>> tape, x = var(new(), 3.0)
+    >>> tape, y = exp(tape, x)
+    >>> node(tape, y).inputs, node(tape, y).op
+    ((0,), 'exp')
+    """
+    _value(tape, "node", i)
+    return Node._make(tape.nodes[i])
+
+
 def values(tape: Tape, ids: Iterable[int]) -> tuple[float, ...]:
     """Return the values of the nodes ``ids``, in order.
 
@@ -335,7 +358,7 @@ def mul(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
 
     >>> tape, (x, y) = map_tape(new(), [2.0, 3.0], var)
     >>> tape, z = mul(tape, x, y)
-    >>> data(tape, z), tape.nodes[z].local_grads
+    >>> data(tape, z), node(tape, z).local_grads
     (6.0, (3.0, 2.0))
     """
     va, vb = _value(tape, "mul", a), _value(tape, "mul", b)
@@ -347,7 +370,7 @@ def div(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
 
     >>> tape, (x, y) = map_tape(new(), [1.0, 4.0], var)
     >>> tape, z = div(tape, x, y)
-    >>> data(tape, z), tape.nodes[z].local_grads
+    >>> data(tape, z), node(tape, z).local_grads
     (0.25, (0.25, -0.0625))
     >>> tape, zero = constant(tape, 0.0)
     >>> div(tape, x, zero)
@@ -384,7 +407,7 @@ def scale(tape: Tape, a: int, s: float) -> tuple[Tape, int]:
 
     >>> tape, x = var(new(), 3.0)
     >>> tape, y = scale(tape, x, 0.5)
-    >>> data(tape, y), tape.nodes[y].local_grads
+    >>> data(tape, y), node(tape, y).local_grads
     (1.5, (0.5,))
     """
     s = _finite("scale", s)
@@ -396,7 +419,7 @@ def pow(tape: Tape, a: int, p: float) -> tuple[Tape, int]:
 
     >>> tape, x = var(new(), 4.0)
     >>> tape, y = pow(tape, x, -0.5)
-    >>> data(tape, y), tape.nodes[y].local_grads
+    >>> data(tape, y), node(tape, y).local_grads
     (0.5, (-0.0625,))
     >>> tape, m = var(tape, -8.0)
     >>> pow(tape, m, 1 / 3)
@@ -424,7 +447,7 @@ def log(tape: Tape, a: int) -> tuple[Tape, int]:
 
     >>> tape, x = var(new(), 2.0)
     >>> tape, y = log(tape, x)
-    >>> round(data(tape, y), 6), tape.nodes[y].local_grads
+    >>> round(data(tape, y), 6), node(tape, y).local_grads
     (0.693147, (0.5,))
     >>> log(*var(tape, 0.0))
     Traceback (most recent call last):
@@ -445,7 +468,7 @@ def exp(tape: Tape, a: int) -> tuple[Tape, int]:
 
     >>> tape, x = var(new(), 0.0)
     >>> tape, y = exp(tape, x)
-    >>> data(tape, y), tape.nodes[y].local_grads
+    >>> data(tape, y), node(tape, y).local_grads
     (1.0, (1.0,))
     >>> exp(*var(tape, 1000.0))
     Traceback (most recent call last):
@@ -465,7 +488,7 @@ def relu(tape: Tape, a: int) -> tuple[Tape, int]:
 
     >>> tape, (x, y) = map_tape(new(), [-1.0, 2.0], var)
     >>> tape, (rx, ry) = map_tape(tape, [x, y], relu)
-    >>> values(tape, [rx, ry]), tape.nodes[rx].local_grads
+    >>> values(tape, [rx, ry]), node(tape, rx).local_grads
     ((0.0, 2.0), (0.0,))
     """
     x = _value(tape, "relu", a)
@@ -480,7 +503,7 @@ def sum(tape: Tape, ids: Sequence[int]) -> tuple[Tape, int]:
 
     >>> tape, xs = map_tape(new(), [1.0, 2.0, 3.0], var)
     >>> tape, s = sum(tape, xs)
-    >>> data(tape, s), tape.nodes[s].local_grads
+    >>> data(tape, s), node(tape, s).local_grads
     (6.0, (1.0, 1.0, 1.0))
     """
     ids = tuple(ids)
@@ -499,7 +522,7 @@ def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, int]:
     >>> tape, xs = map_tape(new(), [1.0, 2.0], var)
     >>> tape, ys = map_tape(tape, [3.0, 4.0], var)
     >>> tape, d = dot(tape, xs, ys)
-    >>> data(tape, d), tape.nodes[d].inputs, tape.nodes[d].local_grads
+    >>> data(tape, d), node(tape, d).inputs, node(tape, d).local_grads
     (11.0, (0, 1, 2, 3), (3.0, 4.0, 1.0, 2.0))
     >>> dot(tape, xs, ys[:1])
     Traceback (most recent call last):
@@ -592,7 +615,7 @@ def backward(tape: Tape, root: int) -> PVector[float]:
         g = adjoint[i]
         i -= 1
         if g:  # a zero adjoint would only add zeros to the inputs
-            for j, local in zip(node.inputs, node.local_grads):
+            for j, local in zip(node[1], node[2]):  # inputs, local gradients
                 adjoint[j] += local * g
     return pvector(adjoint)
 
@@ -628,9 +651,9 @@ def reset(tape: Tape, num_params: int) -> Tape:
     if type(num_params) is not int or not 0 <= num_params <= len(nodes):
         raise ValueError(f"reset: num_params {num_params!r} is not in 0..{len(nodes)}")
     kept = nodes[:num_params]
-    if all(not node.inputs for node in kept):
+    if all(not node[1] for node in kept):
         return Tape(kept)
-    return Tape(pvector(Node(n.value, (), (), "var") for n in kept))
+    return Tape(pvector((node[0], (), (), "var") for node in kept))
 
 
 def update(tape: Tape, new_values: Sequence[float]) -> Tape:
@@ -700,14 +723,8 @@ def table(tape: Tape, limit: int | None = None) -> str:
         return f"{x:.6g}"
 
     rows = [
-        (
-            str(i),
-            node.op,
-            fmt(node.value),
-            ", ".join(map(str, node.inputs)),
-            ", ".join(map(fmt, node.local_grads)),
-        )
-        for i, node in enumerate(nodes[start:], start)
+        (str(i), op, fmt(value), ", ".join(map(str, inputs)), ", ".join(map(fmt, local_grads)))
+        for i, (value, inputs, local_grads, op) in enumerate(nodes[start:], start)
     ]
     header = ("id", "op", "value", "inputs", "local_grads")
     w_id = max([len(header[0]) + 1] + [len(r[0]) for r in rows])

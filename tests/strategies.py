@@ -135,7 +135,8 @@ def program_function(program: Program) -> Callable[[T.Tape, tuple[int, ...]], tu
 def snapshot(tape: T.Tape) -> tuple[tuple[object, ...], ...]:
     """Return a deep copy of the tape's nodes as plain tuples, to compare with it later."""
     return tuple(
-        (node.value, tuple(node.inputs), tuple(node.local_grads), node.op) for node in tape.nodes
+        (value, tuple(inputs), tuple(local_grads), op)
+        for value, inputs, local_grads, op in tape.nodes
     )
 
 

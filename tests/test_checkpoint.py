@@ -72,8 +72,8 @@ def bits(xs) -> tuple[bytes, ...]:
 def assert_same(a: C.Checkpoint, b: C.Checkpoint) -> None:
     assert a.state.config == b.state.config
     assert a.tokenizer.chars == b.tokenizer.chars
-    assert bits(n.value for n in a.state.tape.nodes) == bits(n.value for n in b.state.tape.nodes)
-    assert all(not n.inputs and n.op == "var" for n in b.state.tape.nodes)
+    assert bits(n[0] for n in a.state.tape.nodes) == bits(n[0] for n in b.state.tape.nodes)
+    assert all(inputs == () and op == "var" for _, inputs, _, op in b.state.tape.nodes)
     assert bits(a.state.adam.m) == bits(b.state.adam.m)
     assert bits(a.state.adam.v) == bits(b.state.adam.v)
     assert a.state.adam.step == b.state.adam.step
@@ -114,7 +114,7 @@ def test_json_layout_follows_the_architecture(ckpt):
         assert list(mats) == list(expected)  # names, in initialisation order
         assert {k: (len(m), len(m[0])) for k, m in mats.items()} == expected
         flat = [x for m in mats.values() for row in m for x in row]
-        assert bits(flat) == bits(n.value for n in ckpt.state.tape.nodes)
+        assert bits(flat) == bits(n[0] for n in ckpt.state.tape.nodes)
     assert obj["format"] == "functional-gpt-checkpoint" and obj["version"] == 1
     assert "".join(obj["vocab"]) == ckpt.tokenizer.chars
     assert len(obj["rng"]["mt"]) == 624
