@@ -165,15 +165,23 @@ def macs_per_step(config: model.Config, n: int) -> int:
     return layers * per_layer + n * config.vocab_size * e
 
 
-def scaling(docs, steps_each: int) -> list[tuple[str, float, float]]:
+def scaling(docs, steps_each: int) -> list[tuple[str, float, float, float]]:
+    """Per config: median ms/step with default GC, the same with the CLI's GC setting, MACs."""
+
+    def median_ms(kw: dict) -> float:
+        func = Functional(docs, kw, steps_each)
+        return statistics.median(timed(func.step)[0] for _ in range(steps_each))
+
     rows = []
     for n_embd, n_layer in ((16, 1), (32, 1), (64, 1), (16, 2), (16, 4)):
         kw = {"n_layer": n_layer, "n_embd": n_embd, "n_head": 4, "block_size": 16}
-        func = Functional(docs, kw, steps_each)
-        lengths = [min(func.config.block_size, len(t) - 1) for t in func.tokens[:steps_each]]
-        times = [timed(func.step)[0] for _ in range(steps_each)]
-        macs = statistics.mean(macs_per_step(func.config, n) for n in lengths)
-        rows.append((f"n_embd {n_embd}, n_layer {n_layer}", statistics.median(times), macs))
+        ms = median_ms(kw)
+        with fewer_gc_collections():
+            ms_gc = median_ms(kw)
+        run = train.prepare(docs, 42, **kw)
+        lengths = [min(kw["block_size"], len(t) - 1) for t in run.tokens[:steps_each]]
+        macs = statistics.mean(macs_per_step(run.state.config, n) for n in lengths)
+        rows.append((f"n_embd {n_embd}, n_layer {n_layer}", ms, ms_gc, macs))
     return rows
 
 
@@ -236,11 +244,12 @@ def main(argv: list[str] | None = None) -> int:
           f"samples equal: {r['samples_equal']}")
     if args.scaling:
         print()
-        print("| config | functional ms/step | forward multiply-adds per step (mean) | "
-              "us per multiply-add |")
-        print("| --- | ---: | ---: | ---: |")
-        for label, ms, macs in scaling(docs, 3 if args.quick else 20):
-            print(f"| {label} | {ms:.1f} | {macs:.0f} | {1000 * ms / macs:.3f} |")
+        print("| config | forward multiply-adds per step (mean) | ms/step | us per multiply-add "
+              "| ms/step, CLI's GC setting | us per multiply-add |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for label, ms, ms_gc, macs in scaling(docs, 3 if args.quick else 20):
+            print(f"| {label} | {macs:.0f} | {ms:.1f} | {1000 * ms / macs:.3f} | {ms_gc:.1f} | "
+                  f"{1000 * ms_gc / macs:.3f} |")
     return 0
 
 
