@@ -12,7 +12,7 @@ do the same step by step; ``train.prepare`` is the set-up both share.
     num params: 4192
     step    1 / 1000 | loss 3.3660
     ...
-    training time: 41.20 s (41.2 ms/step)
+    training time: 12.10 s (12.1 ms/step)
     --- inference (new, hallucinated names) ---
     sample  1: kamon
     ...

@@ -207,8 +207,8 @@ def push(
 
     >>> tape, x = var(new(), 2.0)
     >>> tape, sq = push(tape, "square", 4.0, (x,), (4.0,))   # d(x*x)/dx = 2x
-    >>> T_grads = backward(tape, sq)
-    >>> grad(T_grads, x)
+    >>> grads = backward(tape, sq)
+    >>> grad(grads, x)
     4.0
     >>> push(tape, "bad", float("inf"), (), ())
     Traceback (most recent call last):
@@ -218,7 +218,8 @@ def push(
     if not _isfinite(value):
         raise ValueError(f"{op}: result {value!r} is not finite")
     nodes = tape.nodes
-    return Tape(nodes.append((value, inputs, local_grads, op))), len(nodes)
+    node = (value, tuple(inputs), tuple(local_grads), op)  # tuple(): nothing mutable on a tape
+    return Tape(nodes.append(node)), len(nodes)
 
 
 def push_many(tape: Tape, new_nodes: Sequence[NodeTuple]) -> tuple[Tape, tuple[int, ...]]:
