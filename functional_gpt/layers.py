@@ -36,6 +36,7 @@ __all__ = [
 
 RMS_EPS = 1e-5
 _exp = math.exp
+_fold_sum, _fold_dot = T._fold_sum, T._fold_dot
 _ONE, _ZERO, _ONES = (1.0,), (0.0,), (1.0, 1.0)  # shared local-gradient tuples (immutable)
 
 
@@ -64,10 +65,7 @@ def linear(
         if len(row) != n:
             raise ValueError(f"linear: row of {len(row)} weights for an input of {n}")
         wv = T._values(tape, "linear", row)
-        total = 0.0
-        for a, b in zip(wv, xv):
-            total += a * b
-        new_nodes.append((total, row + x, (*xv, *wv), "dot"))
+        new_nodes.append((_fold_dot(wv, xv), row + x, (*xv, *wv), "dot"))
     return T.push_many(tape, new_nodes)
 
 
@@ -95,9 +93,7 @@ def scaled_dots(
         if len(k) != len(q):
             raise ValueError(f"scaled_dots: key of {len(k)} for a query of {len(q)}")
         kv = T._values(tape, "scaled_dots", k)
-        total = 0.0
-        for a, b in zip(qv, kv):
-            total += a * b
+        total = _fold_dot(qv, kv)
         k_scaled = tuple([b * scale for b in kv])
         new_nodes.append((total * scale, q + k, k_scaled + q_scaled, "scaled_dot"))
     return T.push_many(tape, new_nodes)
@@ -183,10 +179,7 @@ def softmax_values(xs: Sequence[float]) -> tuple[float, ...]:
     """
     top = max(xs)
     exps = [_exp(x - top) for x in xs]
-    total = 0.0
-    for e in exps:
-        total += e
-    inv = total**-1
+    inv = _fold_sum(exps) ** -1
     return tuple(e * inv for e in exps)
 
 

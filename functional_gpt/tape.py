@@ -182,6 +182,26 @@ def _values(tape: Tape, op: str, ids: Sequence[int]) -> list[float]:
         raise _bad_id(tape, op, bad) from None
 
 
+def _fold_sum(xs: Iterable[float]) -> float:
+    """Left fold ``((0.0 + x0) + x1) + ...``: how microgpt.py sums (``sum`` over its Values).
+
+    Every sum that decides a value goes through here or ``_fold_dot``; builtins.sum on floats
+    is compensated from Python 3.12 on and would round differently.
+    """
+    total = 0.0
+    for x in xs:
+        total += x
+    return total
+
+
+def _fold_dot(xs: Iterable[float], ys: Iterable[float]) -> float:
+    """Left fold of ``x_i * y_i`` from 0.0, the float operations of microgpt.py's dot products."""
+    total = 0.0
+    for x, y in zip(xs, ys):
+        total += x * y
+    return total
+
+
 def _finite(op: str, x: object) -> float:
     """``x`` as a float, or ValueError naming ``op`` when it is not a finite number."""
     if isinstance(x, bool) or not isinstance(x, (int, float)):
@@ -508,10 +528,7 @@ def sum(tape: Tape, ids: Sequence[int]) -> tuple[Tape, int]:
     (6.0, (1.0, 1.0, 1.0))
     """
     ids = tuple(ids)
-    total = 0.0
-    for v in _values(tape, "sum", ids):
-        total += v
-    return push(tape, "sum", total, ids, (1.0,) * len(ids))
+    return push(tape, "sum", _fold_sum(_values(tape, "sum", ids)), ids, (1.0,) * len(ids))
 
 
 def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, int]:
@@ -534,10 +551,7 @@ def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, int]:
     if len(xs) != len(ys):
         raise ValueError(f"dot: lengths differ ({len(xs)} and {len(ys)})")
     vx, vy = _values(tape, "dot", xs), _values(tape, "dot", ys)
-    total = 0.0
-    for x, y in zip(vx, vy):
-        total += x * y
-    return push(tape, "dot", total, xs + ys, (*vy, *vx))
+    return push(tape, "dot", _fold_dot(vx, vy), xs + ys, (*vy, *vx))
 
 
 # ----------------------------------------------------- threading through lists
