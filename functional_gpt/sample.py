@@ -23,15 +23,20 @@ from .tape import Tape
 __all__ = ["next_token_probs", "sample", "samples"]
 
 
+def _checked(temperature: float) -> float:
+    """``temperature``, or ValueError when it is not positive."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    return temperature
+
+
 def next_token_probs(logits: tuple[float, ...], temperature: float) -> tuple[float, ...]:
     """Return softmax(logits / temperature), with microgpt.py's float operations.
 
     >>> next_token_probs((1.0, 1.0), 0.5)
     (0.5, 0.5)
     """
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature!r}")
-    inv = temperature**-1  # microgpt divides each logit by temperature: l * temperature**-1
+    inv = _checked(temperature) ** -1  # microgpt divides each logit: l * temperature**-1
     return softmax_values([v * inv for v in logits])
 
 
@@ -62,8 +67,7 @@ def sample(
         raise ValueError(
             f"prompt of {len(forced)} characters is longer than the block size {config.block_size}"
         )
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    _checked(temperature)  # before any work, even when the prompt leaves nothing to draw
     params = model.layout(config)
     cache = model.empty_cache(config)
     tape, token, out = params_tape, tok.bos, list(forced)  # out: local transient

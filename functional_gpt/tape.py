@@ -274,14 +274,18 @@ def leaves(xs: Iterable[float]) -> Tape:
     ...
     ValueError: leaves: value inf is not finite
     """
-    xs = tuple(xs)
+    return _leaves("leaves", tuple(xs))
+
+
+def _leaves(op: str, xs: Sequence[float]) -> Tape:
+    """A tape of one leaf per value; errors name ``op``."""
     try:
         all_finite = all(map(_isfinite, xs))
     except TypeError:
         all_finite = False
     if not all_finite:
         for x in xs:
-            _finite("leaves", x)  # raises the TypeError or ValueError that names the value
+            _finite(op, x)  # raises the TypeError or ValueError that names the value
     return Tape(pvector([(float(x), (), (), "var") for x in xs]))
 
 
@@ -684,10 +688,7 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     """
     if len(new_values) > len(tape.nodes):
         raise ValueError(f"update: {len(new_values)} values for a tape of {len(tape.nodes)} nodes")
-    try:
-        return leaves(new_values)
-    except (TypeError, ValueError) as e:
-        raise type(e)(str(e).replace("leaves:", "update:", 1)) from None
+    return _leaves("update", new_values)
 
 
 # ---------------------------------------------------------------- for the REPL
