@@ -20,6 +20,7 @@ the forward pass, not a list that grows in place.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 from . import layers as L
@@ -159,6 +160,7 @@ def named_matrices(config: Config) -> tuple[tuple[str, Matrix], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=16)  # a pure function of a hashable config, read every step and sample
 def layout(config: Config) -> Params:
     """Return the ``Params`` record of node ids: where each weight lives on the tape.
 

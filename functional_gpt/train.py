@@ -70,7 +70,7 @@ def init_state(rng: R.RNG, config: Config) -> tuple[R.RNG, TrainState]:
     >>> len(state.tape), state.adam.step
     (4192, 0)
     """
-    rng, tape = model.init(rng, model.check_config(config))
+    rng, tape = model.init(rng, config)  # init checks the config
     return rng, TrainState(config, tape, adam_init(len(tape)))
 
 
