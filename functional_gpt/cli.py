@@ -44,7 +44,7 @@ from typing import TextIO
 from . import __version__, checkpoint, datasets
 from . import rng as R
 from . import tokenizer as tk
-from .model import check_config, num_params
+from .model import num_params
 from .optim import Adam
 from .sample import samples
 from .train import StepEvent, prepare, training
@@ -348,7 +348,7 @@ def _print_names(names: Sequence[str], quiet: bool, out: TextIO) -> None:
 def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
     _check_sampling(parser, args)
     ckpt = checkpoint.load(args.load)
-    config = check_config(ckpt.state.config)
+    config = ckpt.state.config  # checked when the checkpoint was read
     try:
         tk.encode(ckpt.tokenizer, args.prompt)
     except ValueError as e:
