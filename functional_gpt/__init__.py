@@ -1,8 +1,10 @@
 """functional_gpt: a GPT that trains and samples in pure Python on an immutable tape.
 
 The modules, each one concern: ``tape`` (the autodiff engine), ``layers``,
-``model``, ``optim``, ``train``, ``sample``, ``rng``, ``tokenizer``, and the
-shell's ``datasets``, ``checkpoint`` and ``cli``.
+``model``, ``optim``, ``train``, ``sample``, ``rng``, ``tokenizer``, the
+pictures of ``graph`` (tapes) and ``plot`` (training), and the shell's
+``datasets``, ``checkpoint`` and ``cli``. ``functional_gpt.testing`` (property
+tests for your own tape functions) needs hypothesis and is imported on its own.
 
 >>> import functional_gpt as fg
 >>> tape, x = fg.tape.var(fg.tape.new(), 2.0)
@@ -12,16 +14,31 @@ shell's ``datasets``, ``checkpoint`` and ``cli``.
 4192
 """
 
-from . import checkpoint, datasets, layers, model, optim, rng, sample, tape, tokenizer, train
+from . import (
+    checkpoint,
+    datasets,
+    graph,
+    layers,
+    model,
+    optim,
+    plot,
+    rng,
+    sample,
+    tape,
+    tokenizer,
+    train,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "checkpoint",
     "datasets",
+    "graph",
     "layers",
     "model",
     "optim",
+    "plot",
     "rng",
     "sample",
     "tape",

@@ -1,4 +1,4 @@
-"""The command line: ``functional-gpt [train] [options]`` and ``functional-gpt sample --load PATH``.
+"""The command line: ``functional-gpt [train] [options]``, ``sample --load PATH``, ``plot LOGS``.
 
 This is the imperative shell: it parses arguments, reads and writes files,
 reads the clock and prints. Every computation is a library call (``datasets``,
@@ -41,7 +41,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
-from . import __version__, checkpoint, datasets
+from . import __version__, checkpoint, datasets, plot
 from . import rng as R
 from . import tokenizer as tk
 from .model import num_params
@@ -52,7 +52,7 @@ from .train import StepEvent, prepare, training
 __all__ = ["step_line", "live_line", "fewer_gc_collections", "main"]
 
 PROG = "functional-gpt"
-_COMMANDS = ("train", "sample")
+_COMMANDS = ("train", "sample", "plot")
 
 
 def step_line(step: int, steps: int, loss: float) -> str:
@@ -93,7 +93,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "checkpoint or output path, 2 bad arguments, 130 interrupted.",
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = top.add_subparsers(dest="command", metavar="{train,sample}")
+    sub = top.add_subparsers(dest="command", metavar="{train,sample,plot}")
     train = sub.add_parser(
         "train",
         help="train a model and print samples (the default)",
@@ -146,7 +146,20 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
                         help="random seed (default: the saved random state)")
     sample.add_argument("--quiet", action="store_true",
                         help="print only the names, one per line")
-    return top, {"train": train, "sample": sample}
+    plotting = sub.add_parser(
+        "plot",
+        help="draw the loss per step of --log-json files",
+        description="Draw the loss of every step from one or more files written by "
+        "'train --log-json', one line per file with its name in the legend, plus a moving "
+        "average. Needs matplotlib: pip install 'functional_gpt[plot]'.",
+    )
+    plotting.add_argument("logs", nargs="+", metavar="LOG.jsonl", help="--log-json files to draw")
+    plotting.add_argument("-o", "--output", required=True, metavar="PATH",
+                      help="picture to write: a .png or .svg file")
+    plotting.add_argument("--window", type=int, metavar="N",
+                      help="steps in the moving average (default: a tenth of the longest log, "
+                      "at most 50)")
+    return top, {"train": train, "sample": sample, "plot": plotting}
 
 
 def _with_command(argv: Sequence[str]) -> list[str]:
@@ -365,6 +378,20 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Text
     return 0
 
 
+# ----------------------------------------------------------------------- plot
+
+
+def _plot(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
+    suffix = os.path.splitext(args.output)[1].lower().lstrip(".")
+    if suffix not in plot.FORMATS:
+        parser.error(f"-o {args.output}: the file name must end in .png or .svg")
+    if args.window is not None and args.window < 1:
+        parser.error(f"--window must be at least 1, got {args.window}")
+    curves = [plot.read_log(path) for path in args.logs]
+    print(f"wrote {plot.plot_losses(curves, args.output, args.window)}", file=out)
+    return 0
+
+
 # ----------------------------------------------------------------------- main
 
 
@@ -381,8 +408,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sample":
             return _sample(parser, args, out)
+        if args.command == "plot":
+            return _plot(parser, args, out)
         return _train(parser, args, out)
-    except (_Fail, datasets.DataError, checkpoint.CheckpointError) as e:
+    except (_Fail, datasets.DataError, checkpoint.CheckpointError, plot.PlotError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

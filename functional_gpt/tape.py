@@ -24,6 +24,7 @@ order, so ``backward`` is one fold from the root down to id 0.
 from __future__ import annotations
 
 import builtins
+import html
 import math
 from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, count
@@ -31,6 +32,7 @@ from operator import itemgetter
 from typing import Any, NamedTuple, TypeVar
 
 from pyrsistent import PVector, pvector
+from toolz import compose, second
 
 __all__ = [
     "Node",
@@ -63,7 +65,14 @@ __all__ = [
     "reset",
     "update",
     "value_and_grad",
+    "gradient",
+    "GradCheck",
+    "check_grads",
+    "GRAD_EPS",
+    "GRAD_RTOL",
+    "GRAD_ATOL",
     "table",
+    "html_table",
 ]
 
 A = TypeVar("A")
@@ -139,6 +148,10 @@ class Tape:
         leaves = builtins.sum(1 for node in self.nodes if not node[1])
         edges = builtins.sum(len(node[1]) for node in self.nodes)
         return f"<Tape: {len(self.nodes)} nodes ({leaves} leaves), {edges} edges>"
+
+    def _repr_html_(self) -> str:
+        """How Jupyter shows a tape: ``html_table``, the Wengert list as an HTML table."""
+        return html_table(self)
 
 
 _EMPTY = Tape(pvector())
@@ -719,6 +732,129 @@ def value_and_grad(
     return value_and_gradient
 
 
+def gradient(
+    f: Callable[[Tape, tuple[int, ...]], tuple[Tape, int]],
+) -> Callable[[Sequence[float]], tuple[float, ...]]:
+    """Return a function of plain floats giving ``f``'s gradient: one float per input.
+
+    ``value_and_grad`` without the value (JAX's ``grad``). ``grad(grads, i)``
+    is something else: it reads one entry of ``backward``'s result.
+
+    >>> def f(tape, ids):                       # f(x, y) = x * y + x
+    ...     x, y = ids
+    ...     tape, xy = mul(tape, x, y)
+    ...     return add(tape, xy, x)
+    >>> gradient(f)([3.0, 4.0])
+    (5.0, 3.0)
+    """
+    return compose(second, value_and_grad(f))
+
+
+GRAD_EPS = 1e-6  # central-difference step, relative to max(1, |x|)
+GRAD_RTOL = 1e-5  # allowed error relative to the gradient's size
+GRAD_ATOL = 1e-6  # allowed absolute error, per unit of max(1, |f(x)|)
+
+
+class GradCheck(NamedTuple):
+    """What ``check_grads`` found: tape gradients against central differences, input by input.
+
+    ``ok`` is True when every input is within the tolerance that
+    ``check_grads`` documents; ``bad`` says which inputs are not. The repr is
+    a small table that marks those inputs.
+
+    >>> GradCheck((6.0, 1.0), (4.0, 1.0), 2.0, 1 / 3, False, (True, False))
+    GradCheck(ok=False, max_abs_error=2, max_rel_error=0.333)
+      input  analytic  numeric  abs error
+          0         6        4          2  <- differs
+          1         1        1          0
+    """
+
+    analytic: tuple[float, ...]
+    numeric: tuple[float, ...]
+    max_abs_error: float
+    max_rel_error: float
+    ok: bool
+    bad: tuple[bool, ...] = ()
+
+    def __repr__(self) -> str:
+        head = (f"GradCheck(ok={self.ok}, max_abs_error={self.max_abs_error:.3g}, "
+                f"max_rel_error={self.max_rel_error:.3g})")
+        rows = [("input", "analytic", "numeric", "abs error")] + [
+            (str(i), f"{a:.8g}", f"{n:.8g}", f"{abs(a - n):.3g}")
+            for i, (a, n) in enumerate(zip(self.analytic, self.numeric))
+        ]
+        widths = [max(len(r[k]) for r in rows) for k in range(4)]
+        marks = ("",) + tuple("  <- differs" if b else "" for b in self.bad)
+        lines = [
+            "  " + "  ".join(cell.rjust(w) for cell, w in zip(r, widths)) + mark
+            for r, mark in zip(rows, marks + ("",) * len(rows))
+        ]
+        return "\n".join([head, *lines])
+
+
+def check_grads(
+    f: Callable[[Tape, tuple[int, ...]], tuple[Tape, int]],
+    xs: Sequence[float],
+    eps: float = GRAD_EPS,
+    rtol: float = GRAD_RTOL,
+    atol: float = GRAD_ATOL,
+) -> GradCheck:
+    """Return a ``GradCheck`` comparing ``f``'s tape gradients at ``xs`` with central differences.
+
+    For input ``i`` with step ``h = eps * max(1, |x_i|)``, the numeric
+    gradient is ``(f(x + h e_i) - f(x - h e_i)) / (2h)``, dividing by the step
+    actually taken in floats. Input ``i`` passes when
+    ``|analytic - numeric| <= atol * max(1, |f(x)|) + rtol * max(|analytic|, |numeric|)``.
+    With the defaults (``eps=1e-6``, ``rtol=1e-5``, ``atol=1e-6``), the
+    truncation error of a central difference (of order ``h**2`` times the
+    third derivative) and its rounding error (about ``1e-16 * |f| / h``) stay
+    far inside that for smooth functions; at a kink (``relu`` at 0) the two
+    sides legitimately differ. A node pushed with a wrong local gradient fails:
+
+    >>> def square(tape, ids):
+    ...     (x,) = ids
+    ...     v = data(tape, x)
+    ...     return push(tape, "square", v * v, (x,), (3 * v,))   # should be 2 * v
+    >>> check_grads(square, [2.0])
+    GradCheck(ok=False, max_abs_error=2, max_rel_error=0.333)
+      input  analytic  numeric  abs error
+          0         6        4          2  <- differs
+    >>> def f(tape, ids):
+    ...     x, y = ids
+    ...     tape, xy = mul(tape, x, y)
+    ...     return exp(tape, xy)
+    >>> check_grads(f, [0.5, -1.0]).ok
+    True
+    """
+    xs = tuple(_finite("check_grads", x) for x in xs)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (
+        _isfinite(eps) and eps > 0
+    ):
+        raise ValueError(f"check_grads: eps must be a positive number, got {eps!r}")
+    value_and_gradient = value_and_grad(f)
+    fx, analytic = value_and_gradient(xs)
+
+    def value_at(i: int, xi: float) -> float:
+        return value_and_gradient(xs[:i] + (xi,) + xs[i + 1 :])[0]
+
+    numeric = []  # local transient, frozen into a tuple below
+    for i, x in enumerate(xs):
+        h = eps * max(1.0, abs(x))
+        up, down = x + h, x - h
+        numeric.append((value_at(i, up) - value_at(i, down)) / (up - down))
+    errors = [abs(a - n) for a, n in zip(analytic, numeric)]
+    sizes = [max(abs(a), abs(n)) for a, n in zip(analytic, numeric)]
+    bad = tuple(e > atol * max(1.0, abs(fx)) + rtol * s for e, s in zip(errors, sizes))
+    return GradCheck(
+        analytic,
+        tuple(numeric),
+        max(errors, default=0.0),
+        max((e / s if s else 0.0 for e, s in zip(errors, sizes)), default=0.0),
+        not any(bad),
+        bad,
+    )
+
+
 def table(tape: Tape, limit: int | None = None) -> str:
     """Return the tape as a table, one node a row: id, op, value, inputs, local gradients.
 
@@ -752,3 +888,46 @@ def table(tape: Tape, limit: int | None = None) -> str:
         return f"{r[0]:>{w_id}}  {r[1]:<{w_op}}  {r[2]:>{w_val}}  {r[3]:<{w_in}}  {r[4]}".rstrip()
 
     return "\n".join([line(header), *map(line, rows)])
+
+
+HTML_ROWS = 40  # rows html_table shows before it elides the middle of a tape
+
+
+def html_table(tape: Tape, max_rows: int = HTML_ROWS) -> str:
+    """Return the tape as an HTML table, one node a row: what a notebook shows for a ``Tape``.
+
+    A tape longer than ``max_rows`` shows its first and last ``max_rows // 2``
+    nodes and, between them, one row saying how many are hidden.
+
+    >>> tape, xs = map_tape(new(), [1.0, 2.0, 3.0], var)
+    >>> tape, s = sum(tape, xs)
+    >>> page = html_table(tape, max_rows=2)
+    >>> page.count("<tr>"), "2 nodes hidden" in page
+    (4, True)
+    >>> "<td>sum</td>" in html_table(tape)
+    True
+    """
+    if type(max_rows) is not int or max_rows < 2:
+        raise ValueError(
+            f"html_table: max_rows must be a whole number of at least 2, got {max_rows!r}"
+        )
+    n = len(tape)
+    half = max_rows // 2
+    shown = range(n) if n <= max_rows else [*range(half), *range(n - half, n)]
+
+    def cells(tag: str, texts: Iterable[str]) -> str:
+        return "".join(f"<{tag}>{html.escape(t)}</{tag}>" for t in texts)
+
+    def row(i: int) -> str:
+        value, inputs, local_grads, op = node(tape, i)
+        return "<tr>" + cells("td", (
+            str(i), op, f"{value:.6g}", ", ".join(map(str, inputs)),
+            ", ".join(f"{g:.6g}" for g in local_grads),
+        )) + "</tr>"
+
+    rows = [row(i) for i in shown]  # local transient
+    if n > max_rows:
+        rows.insert(half, f'<tr><td colspan="5">… {n - 2 * half} nodes hidden …</td></tr>')
+    head = "<tr>" + cells("th", ("id", "op", "value", "inputs", "local_grads")) + "</tr>"
+    return (f"<table><caption>{html.escape(repr(tape))}</caption>"
+            f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>")

@@ -1,0 +1,161 @@
+"""Pictures of a tape: Graphviz DOT source (pure) and rendering it with the ``dot`` program (shell).
+
+``to_dot`` writes the graph as text; no library is involved, DOT is a small
+format. Each tape node is a box showing its id, op and value (and, given
+``grads``, its gradient); each edge runs from an input to the node that reads
+it and is labelled with that input's local gradient. ``draw`` hands the text
+to Graphviz's ``dot`` to make an SVG or PNG file.
+
+>>> import functional_gpt.tape as T
+>>> tape, (x, y) = T.map_tape(T.new(), [3.0, 4.0], T.var)
+>>> tape, z = T.mul(tape, x, y)
+>>> print(to_dot(tape))
+digraph tape {
+  rankdir=BT;
+  node [shape=record, fontname="Helvetica", fontsize=10];
+  edge [fontname="Helvetica", fontsize=9];
+  n0 [label="{#0 var|3}"];
+  n1 [label="{#1 var|4}"];
+  n2 [label="{#2 mul|12}"];
+  n0 -> n2 [label="4"];
+  n1 -> n2 [label="3"];
+}
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+
+from . import tape as T
+from .tape import Tape
+
+__all__ = ["GraphvizError", "ancestors", "to_dot", "draw", "FORMATS"]
+
+FORMATS = ("svg", "png")
+
+
+class GraphvizError(RuntimeError):
+    """Graphviz's ``dot`` is missing or failed; the message is one line saying which.
+
+    >>> issubclass(GraphvizError, RuntimeError)
+    True
+    """
+
+
+def ancestors(tape: Tape, root: int) -> tuple[int, ...]:
+    """Return the ids of ``root`` and every node it depends on, in increasing order.
+
+    A fold from ``root`` down: ids only ever point at smaller ids, so one pass
+    over the ids below ``root`` marks everything reachable.
+
+    >>> tape, (x, y, w) = T.map_tape(T.new(), [1.0, 2.0, 5.0], T.var)
+    >>> tape, z = T.add(tape, x, y)
+    >>> ancestors(tape, z)
+    (0, 1, 3)
+    """
+    T.data(tape, root)  # IndexError naming the id when it is not on the tape
+    needed = {root}  # local transient: a set that only grows, returned frozen as a tuple
+    for i in range(root, -1, -1):
+        if i in needed:
+            needed.update(T.node(tape, i).inputs)
+    return tuple(sorted(needed))
+
+
+def _quote(text: str) -> str:
+    """``text`` as the inside of a quoted DOT record label.
+
+    Quotes, backslashes and the record syntax ``{}|<>`` are escaped; control
+    characters are shown as ``\\xNN`` so that any op name draws.
+    """
+    out = text.replace("\\", "\\\\").replace('"', '\\"')
+    for ch in "{}|<>":
+        out = out.replace(ch, "\\" + ch)
+    return "".join(
+        f"\\\\x{ord(ch):02x}" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in out
+    )
+
+
+def to_dot(
+    tape: Tape, root: int | None = None, grads: Sequence[float] | None = None
+) -> str:
+    """Return Graphviz DOT source drawing the tape (or only what ``root`` depends on).
+
+    ``grads`` (``backward``'s result) adds each node's gradient to its box.
+    Edges point from an input to the node reading it, labelled with the local
+    gradient; the graph is drawn bottom-up, inputs below.
+
+    >>> import functional_gpt.tape as T
+    >>> tape, (x, y) = T.map_tape(T.new(), [3.0, 4.0], T.var)
+    >>> tape, z = T.mul(tape, x, y)
+    >>> tape, unused = T.exp(tape, x)
+    >>> dot = to_dot(tape, root=z, grads=T.backward(tape, z))
+    >>> "n3" in dot, dot.count(" -> ")
+    (False, 2)
+    >>> [line.strip() for line in dot.splitlines() if line.strip().startswith("n2 [")]
+    ['n2 [label="{#2 mul|12|grad 1}"];']
+    """
+    ids = range(len(tape)) if root is None else ancestors(tape, root)
+    if grads is not None and len(grads) < (max(ids) + 1 if len(ids) else 0):
+        raise ValueError(f"to_dot: {len(grads)} gradients for a tape of {len(tape)} nodes")
+    lines = [  # local transient
+        "digraph tape {",
+        "  rankdir=BT;",
+        '  node [shape=record, fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=9];',
+    ]
+    edges: list[str] = []  # local transient
+    for i in ids:
+        value, inputs, local_grads, op = T.node(tape, i)
+        fields = [f"#{i} {op}", f"{value:.6g}"]
+        if grads is not None:
+            fields.append(f"grad {grads[i]:.6g}")
+        lines.append(f'  n{i} [label="{{{"|".join(_quote(f) for f in fields)}}}"];')
+        edges.extend(
+            f'  n{j} -> n{i} [label="{_quote(f"{g:.6g}")}"];' for j, g in zip(inputs, local_grads)
+        )
+    return "\n".join([*lines, *edges, "}"])
+
+
+def draw(
+    tape: Tape,
+    path: str | os.PathLike[str],
+    root: int | None = None,
+    grads: Sequence[float] | None = None,
+) -> str:
+    """Render ``to_dot(tape, root, grads)`` to ``path`` (``.svg`` or ``.png``); return the path.
+
+    Needs the ``dot`` program (Debian and Ubuntu: ``apt-get install graphviz``);
+    without it, ``GraphvizError`` says so in one line.
+
+    >>> import functional_gpt.tape as T
+    >>> tape, x = T.var(T.new(), 1.0)
+    >>> draw(tape, "tape.pdf")
+    Traceback (most recent call last):
+    ...
+    ValueError: draw: tape.pdf: the file name must end in .svg or .png
+    """
+    name = os.fspath(path)
+    fmt = os.path.splitext(name)[1].lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(f"draw: {name}: the file name must end in .svg or .png")
+    source = to_dot(tape, root, grads)
+    program = shutil.which("dot")
+    if program is None:
+        raise GraphvizError(
+            "draw: Graphviz's dot program is not installed "
+            "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)"
+        )
+    try:
+        done = subprocess.run(
+            [program, f"-T{fmt}", "-o", name], input=source, capture_output=True, text=True,
+            timeout=120,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise GraphvizError(f"draw: running dot failed: {e}") from None
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["no message"])[0]
+        raise GraphvizError(f"draw: dot could not write {name}: {first}")
+    return name

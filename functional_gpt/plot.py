@@ -1,0 +1,187 @@
+"""Pictures of training: the loss per step from ``train --log-json`` files, with a moving average.
+
+Reading and smoothing are pure (``parse_log``, ``moving_average``); ``read_log``
+and ``plot_losses`` are the shell. Drawing needs matplotlib, an optional extra
+(``pip install 'functional_gpt[plot]'``); nothing else in the package does.
+
+>>> curve = parse_log('{"step": 1, "loss": 3.3}\\n{"step": 2, "loss": 3.1}\\n', "run.jsonl")
+>>> curve
+LossCurve(name='run.jsonl', steps=(1, 2), losses=(3.3, 3.1))
+>>> moving_average(curve.losses, 2)
+(3.3, 3.2)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from operator import add
+from typing import NamedTuple
+
+from toolz import accumulate
+
+__all__ = [
+    "PlotError",
+    "LossCurve",
+    "FORMATS",
+    "parse_log",
+    "read_log",
+    "moving_average",
+    "default_window",
+    "plot_losses",
+]
+
+FORMATS = ("png", "svg")
+EXTRA_HINT = "pip install 'functional_gpt[plot]'"
+
+
+class PlotError(ValueError):
+    """A log that cannot be read or a picture that cannot be made; the message is one line.
+
+    >>> issubclass(PlotError, ValueError)
+    True
+    """
+
+
+class LossCurve(NamedTuple):
+    """One run's losses: the log's name (for the legend), its step numbers and losses."""
+
+    name: str
+    steps: tuple[int, ...]
+    losses: tuple[float, ...]
+
+
+def parse_log(text: str, name: str) -> LossCurve:
+    """Return the ``LossCurve`` in a ``--log-json`` text: one JSON object per line.
+
+    Each line needs a whole-number ``step`` and a finite ``loss``; other keys
+    are ignored, blank lines skipped.
+
+    >>> parse_log('{"step": 1, "loss": "high"}', "bad.jsonl")
+    Traceback (most recent call last):
+    ...
+    functional_gpt.plot.PlotError: bad.jsonl:1: "loss" is not a finite number
+    >>> parse_log("", "empty.jsonl")
+    Traceback (most recent call last):
+    ...
+    functional_gpt.plot.PlotError: empty.jsonl: no steps in the log
+    """
+    steps, losses = [], []  # local transients, frozen into tuples below
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise PlotError(f"{where}: not a JSON object") from None
+        if not isinstance(obj, dict):
+            raise PlotError(f"{where}: not a JSON object")
+        step, loss = obj.get("step"), obj.get("loss")
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise PlotError(f'{where}: "step" is not a whole number')
+        if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not math.isfinite(loss):
+            raise PlotError(f'{where}: "loss" is not a finite number')
+        steps.append(step)
+        losses.append(float(loss))
+    if not steps:
+        raise PlotError(f"{name}: no steps in the log")
+    return LossCurve(name, tuple(steps), tuple(losses))
+
+
+def read_log(path: str | os.PathLike[str]) -> LossCurve:
+    """Return the ``LossCurve`` of the log file at ``path``, named by its file name.
+
+    >>> read_log("/no/such/log.jsonl")
+    Traceback (most recent call last):
+    ...
+    functional_gpt.plot.PlotError: cannot read /no/such/log.jsonl: No such file or directory
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise PlotError(f"cannot read {os.fspath(path)}: {reason}") from None
+    return parse_log(text, os.path.basename(os.fspath(path)))
+
+
+def moving_average(xs: Sequence[float], window: int) -> tuple[float, ...]:
+    """Return the trailing mean of the last ``window`` values at each position (fewer at the start).
+
+    >>> moving_average([1.0, 2.0, 3.0, 4.0], 2)
+    (1.0, 1.5, 2.5, 3.5)
+    """
+    if type(window) is not int or window < 1:
+        raise ValueError(
+            f"moving_average: window must be a whole number of at least 1, got {window!r}"
+        )
+    prefix = tuple(accumulate(add, xs, 0.0))  # prefix[i] = xs[0] + ... + xs[i-1]
+    return tuple(
+        (prefix[i + 1] - prefix[max(0, i + 1 - window)]) / min(i + 1, window)
+        for i in range(len(xs))
+    )
+
+
+def default_window(curves: Sequence[LossCurve]) -> int:
+    """Return the moving-average window: a tenth of the longest run, between 1 and 50 steps.
+
+    >>> default_window([LossCurve("a", (1, 2, 3), (1.0, 1.0, 1.0))])
+    1
+    >>> default_window([LossCurve("a", tuple(range(1000)), (1.0,) * 1000)])
+    50
+    """
+    longest = max((len(c.steps) for c in curves), default=0)
+    return max(1, min(50, longest // 10))
+
+
+def plot_losses(
+    curves: Sequence[LossCurve], path: str | os.PathLike[str], window: int | None = None
+) -> str:
+    """Draw every curve (thin) and its moving average (thick) into ``path`` (.png or .svg).
+
+    Returns the path. Needs matplotlib; without it, PlotError names the extra.
+
+    >>> plot_losses([], "loss.png")
+    Traceback (most recent call last):
+    ...
+    functional_gpt.plot.PlotError: no logs to plot
+    """
+    name = os.fspath(path)
+    fmt = os.path.splitext(name)[1].lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise PlotError(f"{name}: the file name must end in .png or .svg")
+    if not curves:
+        raise PlotError("no logs to plot")
+    window = default_window(curves) if window is None else window
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # draw to files only, whatever display the machine has
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise PlotError(f"plotting needs matplotlib: {EXTRA_HINT}") from None
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    try:
+        for k, curve in enumerate(curves):
+            color = f"C{k % 10}"
+            ax.plot(curve.steps, curve.losses, color=color, linewidth=0.8, alpha=0.35,
+                    label=curve.name)
+            if window > 1:
+                ax.plot(curve.steps, moving_average(curve.losses, window), color=color,
+                        linewidth=2.0, label=f"{curve.name} (mean of {window} steps)")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (nats per token)")
+        ax.set_title("training loss")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        try:
+            fig.savefig(name, format=fmt)
+        except OSError as e:
+            raise PlotError(f"cannot write {name}: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
+    return name

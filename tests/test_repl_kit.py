@@ -1,0 +1,328 @@
+"""The REPL kit: gradient, check_grads, the testing helpers, to_dot/draw and html_table.
+
+Oracles: the naive mutable autograd (``reference_autograd.replay``) for
+gradients, a depth-first search for what a root depends on, and Graphviz's
+own parser (the real ``dot`` program) for the DOT text.
+"""
+
+import math
+import re
+import shutil
+import subprocess
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from reference_autograd import replay
+from strategies import Program, finite, program_function, programs, run_on_tape
+
+import functional_gpt.layers as L
+import functional_gpt.tape as T
+from functional_gpt import graph, testing
+from functional_gpt.testing import assert_grads_ok, inputs
+
+DOT = shutil.which("dot")
+needs_dot = pytest.mark.skipif(DOT is None, reason="Graphviz's dot is not installed")
+
+
+def reference_gradient(program: Program) -> tuple[float, ...]:
+    """d(output)/d(input) for each input, from the mutable reference autograd."""
+    values = replay(program)
+    values[-1].backward()
+    return tuple(v.grad for v in values[: len(program.inputs)])
+
+
+# -------------------------------------------------------------------- gradient
+
+
+@given(programs())
+def test_gradient_is_value_and_grads_second_half(program: Program) -> None:
+    f = program_function(program)
+    assert T.gradient(f)(program.inputs) == T.value_and_grad(f)(program.inputs)[1]
+
+
+@given(programs())
+def test_gradient_matches_the_mutable_reference(program: Program) -> None:
+    got = T.gradient(program_function(program))(program.inputs)
+    want = reference_gradient(program)
+    assert len(got) == len(program.inputs)
+    for g, w in zip(got, want):
+        assert abs(g - w) <= 1e-9 * max(1.0, abs(w)), (got, want)
+
+
+# ----------------------------------------------------------------- check_grads
+
+
+@given(programs())
+def test_check_grads_accepts_every_correct_program(program: Program) -> None:
+    check = T.check_grads(program_function(program), program.inputs)
+    assert check.ok, check
+    assert check.analytic == T.gradient(program_function(program))(program.inputs)
+    assert len(check.numeric) == len(program.inputs) and not any(check.bad)
+
+
+def wrong_square(k: float):
+    """x*x pushed with the local gradient k*x instead of 2*x."""
+
+    def f(tape, ids):
+        (x,) = ids
+        v = T.data(tape, x)
+        return T.push(tape, "square", v * v, (x,), (k * v,))
+
+    return f
+
+
+@given(finite(0.1, 100.0), st.sampled_from([-1.0, 1.0]),
+       finite(-5.0, 5.0).filter(lambda k: abs(k - 2.0) > 0.01))
+def test_check_grads_flags_a_wrong_local_gradient(x: float, sign: float, k: float) -> None:
+    check = T.check_grads(wrong_square(k), [sign * x])
+    assert not check.ok, check
+    assert check.bad == (True,)
+    assert math.isclose(check.numeric[0], 2 * sign * x, rel_tol=1e-6)
+    assert check.max_abs_error == abs(check.analytic[0] - check.numeric[0])
+    assert "<- differs" in repr(check)
+
+
+@given(finite(-3.0, 3.0), finite(-3.0, 3.0), finite(0.001, 0.5))
+def test_check_grads_flags_a_slightly_wrong_primitive(x: float, y: float, rel: float) -> None:
+    """exp(x*y) whose exp node claims a gradient off by a factor (1 + rel).
+
+    The error it makes on input i is |true gradient| * rel; the documented
+    tolerance is atol * max(1, |f|) + rtol * |gradient|. Clearly above it the
+    input is flagged, clearly below it is not.
+    """
+
+    def f(tape, ids):
+        tape, xy = T.mul(tape, *ids)
+        e = math.exp(T.data(tape, xy))
+        return T.push(tape, "exp", e, (xy,), (e * (1 + rel),))
+
+    check = T.check_grads(f, [x, y])
+    e = math.exp(x * y)
+    for i, other in enumerate((y, x)):
+        true = other * e
+        error = abs(true) * rel
+        tolerance = T.GRAD_ATOL * max(1.0, e) + T.GRAD_RTOL * abs(true) * (1 + rel)
+        if error > 2 * tolerance:
+            assert check.bad[i], (i, check)
+        elif error < tolerance / 2:
+            assert not check.bad[i], (i, check)
+
+
+def test_check_grads_marks_only_the_wrong_input() -> None:
+    def f(tape, ids):
+        x, y = ids
+        vx, vy = T.values(tape, ids)
+        return T.push(tape, "odd", vx * vy, (x, y), (vy, 2 * vx))  # d/dy is wrong
+
+    check = T.check_grads(f, [3.0, 4.0])
+    assert check.bad == (False, True) and not check.ok
+    lines = repr(check).splitlines()
+    assert lines[0].startswith("GradCheck(ok=False")
+    assert "<- differs" not in lines[2] and "<- differs" in lines[3]
+
+
+@pytest.mark.parametrize("xs, eps, error", [
+    ([float("nan")], 1e-6, ValueError),
+    ([float("inf")], 1e-6, ValueError),
+    (["1.0"], 1e-6, TypeError),
+    ([1.0], 0.0, ValueError),
+    ([1.0], -1e-6, ValueError),
+    ([1.0], float("nan"), ValueError),
+    ([1.0], True, ValueError),
+])
+def test_check_grads_refuses_bad_arguments(xs, eps, error) -> None:
+    with pytest.raises(error, match="check_grads"):
+        T.check_grads(lambda tape, ids: T.exp(tape, ids[0]), xs, eps=eps)
+
+
+def test_check_grads_of_no_inputs_is_ok() -> None:
+    check = T.check_grads(lambda tape, ids: T.constant(tape, 2.0), [])
+    assert check.ok and check.analytic == () and check.max_abs_error == 0.0
+
+
+# ---------------------------------------------------------- testing: dogfood
+
+
+def softmax_first(tape, ids):
+    tape, ps = L.softmax(tape, ids)
+    return tape, ps[0]
+
+
+def rms_first(tape, ids):
+    tape, ys = L.rmsnorm(tape, ids)
+    return tape, ys[-1]
+
+
+def cross_entropy_of_1(tape, ids):
+    return L.cross_entropy(tape, ids, 1)
+
+
+@given(inputs(4, -5.0, 5.0))
+def test_fused_layers_pass_the_public_helper(xs) -> None:
+    assert_grads_ok(softmax_first, xs)
+    assert_grads_ok(cross_entropy_of_1, xs)
+
+
+@given(inputs(3, 0.5, 5.0))
+def test_rmsnorm_passes_the_public_helper(xs) -> None:
+    assert_grads_ok(rms_first, xs)
+
+
+@given(inputs(2, -5.0, 5.0), finite(0.01, 2.0))
+def test_the_helper_fails_a_wrong_gradient(xs, off) -> None:
+    def wrong_mul(tape, ids):
+        x, y = ids
+        vx, vy = T.values(tape, ids)
+        return T.push(tape, "mul", vx * vy, (x, y), (vy + off, vx))
+
+    with pytest.raises(AssertionError, match="gradients differ"):
+        assert_grads_ok(wrong_mul, xs)
+
+
+def test_the_helper_fails_a_function_that_drops_its_tape() -> None:
+    with pytest.raises(AssertionError, match="does not start with"):
+        testing.check_tape_function(lambda tape, ids: T.var(T.new(), 1.0), [1.0, 2.0])
+
+
+def test_the_helper_fails_a_result_that_is_not_on_the_tape() -> None:
+    with pytest.raises(IndexError):
+        testing.check_tape_function(lambda tape, ids: (tape, 99), [1.0])
+
+
+@given(st.integers(0, 6), finite(-2.0, 2.0), finite(2.0, 9.0), st.data())
+def test_inputs_draws_n_finite_floats_in_range(n, lo, hi, data) -> None:
+    xs = data.draw(inputs(n, lo, hi))
+    assert len(xs) == n and all(lo <= x <= hi and math.isfinite(x) for x in xs)
+
+
+def test_inputs_refuses_a_bad_count() -> None:
+    with pytest.raises(ValueError, match="inputs"):
+        inputs(-1)
+
+
+# ---------------------------------------------------------------------- to_dot
+
+
+def depends_on(tape: T.Tape, root: int) -> set[int]:
+    """Depth-first search from root over the inputs: an oracle for graph.ancestors."""
+    seen, todo = set(), [root]
+    while todo:
+        i = todo.pop()
+        if i not in seen:
+            seen.add(i)
+            todo.extend(T.node(tape, i).inputs)
+    return seen
+
+
+def dot_lines(source: str) -> tuple[list[str], list[str]]:
+    lines = [line.strip() for line in source.splitlines()]
+    nodes = [line for line in lines if re.match(r"n\d+ \[", line)]
+    edges = [line for line in lines if " -> " in line]
+    return nodes, edges
+
+
+@given(programs())
+def test_to_dot_has_a_box_per_node_and_an_edge_per_input(program: Program) -> None:
+    tape = run_on_tape(program)
+    nodes, edges = dot_lines(graph.to_dot(tape))
+    assert len(nodes) == len(tape)
+    assert len(edges) == sum(len(T.node(tape, i).inputs) for i in range(len(tape)))
+    for i in range(len(tape)):
+        assert nodes[i].startswith(f"n{i} [") and f"#{i} " in nodes[i]
+
+
+@given(programs(), st.data())
+def test_to_dot_with_a_root_keeps_exactly_what_it_depends_on(program: Program, data) -> None:
+    tape = run_on_tape(program)
+    root = data.draw(st.integers(0, len(tape) - 1))
+    want = depends_on(tape, root)
+    assert set(graph.ancestors(tape, root)) == want
+    nodes, edges = dot_lines(graph.to_dot(tape, root=root, grads=T.backward(tape, root)))
+    assert {int(line.split(" ")[0][1:]) for line in nodes} == want
+    for e in edges:
+        src, dst = e.split(" -> ")
+        assert int(src[1:]) in want and int(dst.split(" ")[0][1:]) in want
+    assert all("grad " in line for line in nodes)
+
+
+def test_to_dot_refuses_too_few_gradients_and_a_bad_root() -> None:
+    tape, xs = T.map_tape(T.new(), [1.0, 2.0], T.var)
+    tape, s = T.add(tape, *xs)
+    with pytest.raises(ValueError, match="gradients"):
+        graph.to_dot(tape, grads=[1.0])
+    with pytest.raises(IndexError):
+        graph.to_dot(tape, root=7)
+
+
+@needs_dot
+@given(st.text(min_size=1, max_size=12))
+def test_dot_parses_any_op_name(op: str) -> None:
+    tape, x = T.var(T.new(), 1.5)
+    tape, y = T.push(tape, op, 2.0, (x,), (-0.5,))
+    done = subprocess.run([DOT, "-Tsvg"], input=graph.to_dot(tape), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+@needs_dot
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG\r\n\x1a\n"), (".svg", b"<")])
+def test_draw_renders_a_real_picture(tmp_path, suffix, magic) -> None:
+    tape, (x, y) = T.map_tape(T.new(), [3.0, 4.0], T.var)
+    tape, z = T.mul(tape, x, y)
+    out = tmp_path / f"tape{suffix}"
+    assert graph.draw(tape, out, root=z, grads=T.backward(tape, z)) == str(out)
+    data = out.read_bytes()
+    assert data.startswith(magic) and len(data) > 500
+    if suffix == ".svg":
+        text = data.decode()
+        assert "<svg" in text and "#2 mul" in text and "grad 1" in text
+
+
+def test_draw_without_dot_says_so_in_one_line(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    tape, _ = T.var(T.new(), 1.0)
+    with pytest.raises(graph.GraphvizError) as info:
+        graph.draw(tape, tmp_path / "t.png")
+    assert "graphviz" in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "t.png").exists()
+
+
+@needs_dot
+def test_draw_into_a_missing_folder_fails_cleanly(tmp_path) -> None:
+    tape, _ = T.var(T.new(), 1.0)
+    with pytest.raises(graph.GraphvizError, match="could not write"):
+        graph.draw(tape, tmp_path / "no" / "such" / "t.svg")
+
+
+def test_draw_refuses_an_unknown_format(tmp_path) -> None:
+    tape, _ = T.var(T.new(), 1.0)
+    with pytest.raises(ValueError, match=r"\.svg or \.png"):
+        graph.draw(tape, tmp_path / "t.jpg")
+
+
+# ------------------------------------------------------------------ html_table
+
+
+@given(st.integers(0, 60), st.integers(2, 30))
+def test_html_table_shows_every_row_or_elides_the_middle(n: int, max_rows: int) -> None:
+    tape = T.leaves([float(i) for i in range(n)])
+    page = T.html_table(tape, max_rows=max_rows)
+    rows = page.count("<tr>") - 1  # minus the header
+    if n <= max_rows:
+        assert rows == n and "hidden" not in page
+    else:
+        half = max_rows // 2
+        assert rows == 2 * half + 1
+        assert f"{n - 2 * half} nodes hidden" in page
+        assert f"<td>{n - 1}</td>" in page and f"<td>{half - 1}</td>" in page
+
+
+def test_html_table_escapes_and_is_the_notebook_repr() -> None:
+    tape, x = T.var(T.new(), 1.0)
+    tape, _ = T.push(tape, "<b>&", 2.0, (x,), (1.0,))
+    page = T.html_table(tape)
+    assert "&lt;b&gt;&amp;" in page and "<b>" not in page
+    assert tape._repr_html_() == page
+    with pytest.raises(ValueError, match="max_rows"):
+        T.html_table(tape, max_rows=1)
