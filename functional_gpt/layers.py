@@ -6,6 +6,12 @@ are the ones microgpt.py performs (sums are left folds from 0, ``x / y`` is
 operations into one node whose local gradients are worked out by hand, and
 tests check each against its unfused composition of tape primitives.
 
+Every value a layer computes comes from a **float kernel** defined here
+(``dot_values``, ``scaled_dot_values``, ``rms_scale``, ``softmax_values``,
+``cross_entropy_value``, ``relu_value``): the tape layers add local gradients
+to what the kernels return, and the tape-free forward of ``infer`` calls the
+same kernels, so the two forwards cannot drift apart.
+
 >>> import functional_gpt.tape as T
 >>> tape, xs = T.map_tape(T.new(), [1.0, 2.0, 3.0], T.var)
 >>> tape, ps = softmax(tape, xs)
@@ -22,6 +28,11 @@ from . import tape as T
 from .tape import Tape
 
 __all__ = [
+    "dot_values",
+    "scaled_dot_values",
+    "rms_scale",
+    "relu_value",
+    "cross_entropy_value",
     "add",
     "mul_scalar",
     "relu",
@@ -36,8 +47,68 @@ __all__ = [
 
 RMS_EPS = 1e-5
 _exp = math.exp
-_fold_sum, _fold_dot = T._fold_sum, T._fold_dot
+_fold_sum, _fold_dot = T.fold_sum, T.fold_dot
 _ONE, _ZERO, _ONES = (1.0,), (0.0,), (1.0, 1.0)  # shared local-gradient tuples (immutable)
+
+
+# --------------------------------------------------------------- float kernels
+
+
+def dot_values(xv: Sequence[float], rows: Sequence[Sequence[float]]) -> tuple[float, ...]:
+    """Return ``rows @ xv`` on plain floats: one left-fold dot product per row.
+
+    >>> dot_values([1.0, 2.0], [[3.0, 4.0], [-1.0, 0.5]])
+    (11.0, 0.0)
+    """
+    return tuple([_fold_dot(row, xv) for row in rows])
+
+
+def scaled_dot_values(
+    qv: Sequence[float], keys: Sequence[Sequence[float]], scale: float
+) -> tuple[float, ...]:
+    """Return ``(q . k) * scale`` for each key on plain floats: attention's logits.
+
+    >>> scaled_dot_values([1.0, 2.0], [[3.0, 4.0]], 0.5)
+    (5.5,)
+    """
+    return tuple([_fold_dot(qv, kv) * scale for kv in keys])
+
+
+def rms_scale(ss: float, n: int) -> float:
+    """Return rmsnorm's factor ``(ss * n**-1 + 1e-5) ** -0.5`` for ``ss`` the sum of squares of n values.
+
+    >>> rms_scale(25.0, 2) == (12.5 + 1e-5) ** -0.5
+    True
+    """
+    return (ss * n**-1 + RMS_EPS) ** -0.5
+
+
+def relu_value(a: float) -> float:
+    """Return ``max(0, a)`` as microgpt.py computes it (0.0 for every a <= 0).
+
+    >>> relu_value(-2.0), relu_value(1.5)
+    (0.0, 1.5)
+    """
+    return a if a > 0.0 else 0.0
+
+
+def cross_entropy_value(probs: Sequence[float], target: int) -> float:
+    """Return ``-log probs[target]``, or ValueError when that probability underflows to 0.
+
+    >>> cross_entropy_value((0.5, 0.5), 1) == -math.log(0.5)
+    True
+    >>> cross_entropy_value((1.0, 0.0), 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: cross_entropy: probability of target 1 underflows to 0
+    """
+    p = probs[target]
+    if p <= 0.0:
+        raise ValueError(f"cross_entropy: probability of target {target} underflows to 0")
+    return math.log(p) * -1
+
+
+# ----------------------------------------------------------------- tape layers
 
 
 def linear(
@@ -65,7 +136,8 @@ def linear(
         if len(row) != n:
             raise ValueError(f"linear: row of {len(row)} weights for an input of {n}")
         wv = T._values(tape, "linear", row)
-        new_nodes.append((_fold_dot(wv, xv), row + x, (*xv, *wv), "dot"))
+        (value,) = dot_values(xv, (wv,))
+        new_nodes.append((value, row + x, (*xv, *wv), "dot"))
     return T.push_many(tape, new_nodes)
 
 
@@ -93,9 +165,9 @@ def scaled_dots(
         if len(k) != len(q):
             raise ValueError(f"scaled_dots: key of {len(k)} for a query of {len(q)}")
         kv = T._values(tape, "scaled_dots", k)
-        total = _fold_dot(qv, kv)
+        (value,) = scaled_dot_values(qv, (kv,), scale)
         k_scaled = tuple([b * scale for b in kv])
-        new_nodes.append((total * scale, q + k, k_scaled + q_scaled, "scaled_dot"))
+        new_nodes.append((value, q + k, k_scaled + q_scaled, "scaled_dot"))
     return T.push_many(tape, new_nodes)
 
 
@@ -144,7 +216,7 @@ def relu(tape: Tape, xs: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     """
     xs = tuple(xs)
     return T.push_many(tape, [
-        (a, (i,), _ONE, "relu") if a > 0.0 else (0.0, (i,), _ZERO, "relu")
+        (relu_value(a), (i,), _ONE if a > 0.0 else _ZERO, "relu")
         for i, a in zip(xs, T._values(tape, "relu", xs))
     ])
 
@@ -164,7 +236,7 @@ def rmsnorm(tape: Tape, x: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     inv_n = len(x) ** -1
     tape, ss = T.dot(tape, x, x)
     ms_eps = T.data(tape, ss) * inv_n + RMS_EPS
-    s = ms_eps**-0.5
+    s = rms_scale(T.data(tape, ss), len(x))
     tape, scale = T.push(tape, "rms_scale", s, (ss,), (-0.5 * ms_eps**-1.5 * inv_n,))
     return mul_scalar(tape, x, scale)
 
@@ -217,9 +289,7 @@ def cross_entropy(tape: Tape, logits: Sequence[int], target: int) -> tuple[Tape,
     if not 0 <= target < len(logits):
         raise ValueError(f"cross_entropy: target {target!r} is not in 0..{len(logits) - 1}")
     probs = softmax_values(T._values(tape, "cross_entropy", logits))
-    p = probs[target]
-    if p <= 0.0:
-        raise ValueError(f"cross_entropy: probability of target {target} underflows to 0")
+    value = cross_entropy_value(probs, target)
     local = tuple(q - 1.0 if j == target else q for j, q in enumerate(probs))
-    return T.push(tape, "cross_entropy", math.log(p) * -1, logits, local)
+    return T.push(tape, "cross_entropy", value, logits, local)
 

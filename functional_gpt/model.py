@@ -19,9 +19,9 @@ the forward pass, not a list that grows in place.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from . import layers as L
 from . import rng as R
@@ -42,15 +42,20 @@ __all__ = [
     "init_values",
     "init",
     "empty_cache",
+    "Ops",
+    "TAPE_OPS",
+    "forward",
     "gpt",
     "doc_loss",
 ]
 
 INIT_STD = 0.08
 
-Matrix = tuple[tuple[int, ...], ...]
-# Per layer: (keys, values), each a tuple with one vector of node ids per position so far.
-Cache = tuple[tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]], ...]
+S = TypeVar("S")  # the state a forward pass threads: a Tape, or None on plain floats
+# Rows of node ids on the tape; rows of floats for ``infer``.
+Matrix = tuple[tuple[Any, ...], ...]
+# Per layer: (keys, values), each a tuple with one vector (ids or floats) per position so far.
+Cache = tuple[tuple[tuple[tuple[Any, ...], ...], tuple[tuple[Any, ...], ...]], ...]
 
 
 class Config(NamedTuple):
@@ -206,47 +211,96 @@ def empty_cache(config: Config) -> Cache:
     return tuple(((), ()) for _ in range(config.n_layer))
 
 
+class Ops(NamedTuple):
+    """The layer functions a forward pass is written in: ``TAPE_OPS`` here, ``infer.FLOAT_OPS``.
+
+    Each takes a state first and returns ``(state, result)``: on the tape the
+    state is the tape and vectors are tuples of node ids; on plain floats the
+    state is unused (None) and vectors are tuples of floats. ``forward`` is
+    written once against this record, so both forwards run the same code.
+    """
+
+    add: Callable[..., Any]  # (state, xs, ys) -> (state, xs + ys)
+    rmsnorm: Callable[..., Any]  # (state, x) -> (state, x / rms(x))
+    linear: Callable[..., Any]  # (state, x, rows) -> (state, rows @ x)
+    relu: Callable[..., Any]  # (state, xs) -> (state, max(0, xs))
+    scaled_dots: Callable[..., Any]  # (state, q, keys, scale) -> (state, (q . k) * scale, ...)
+    softmax: Callable[..., Any]  # (state, logits) -> (state, probabilities)
+
+
+TAPE_OPS = Ops(L.add, L.rmsnorm, L.linear, L.relu, L.scaled_dots, L.softmax)
+
+
 def _attention(
-    tape: Tape, q: tuple[int, ...], keys: Sequence[tuple[int, ...]],
-    vals: Sequence[tuple[int, ...]], config: Config,
-) -> tuple[Tape, tuple[int, ...]]:
+    ops: Ops, state: S, q: tuple, keys: Sequence[tuple], vals: Sequence[tuple], config: Config,
+) -> tuple[S, tuple]:
     """Multi-head attention of one query over the cached keys and values."""
     hd = config.head_dim
     inv_sqrt = (hd**0.5) ** -1  # microgpt divides by head_dim**0.5, i.e. multiplies by this
 
-    def head(tape: Tape, h: int) -> tuple[Tape, tuple[int, ...]]:
+    def head(state: S, h: int) -> tuple[S, tuple]:
         lo, hi = h * hd, (h + 1) * hd
-        tape, logits = L.scaled_dots(tape, q[lo:hi], [k[lo:hi] for k in keys], inv_sqrt)
-        tape, weights = L.softmax(tape, logits)
+        state, logits = ops.scaled_dots(state, q[lo:hi], [k[lo:hi] for k in keys], inv_sqrt)
+        state, weights = ops.softmax(state, logits)
         # out[j] = sum over positions t of weights[t] * v_t[j]: a linear layer whose rows
         # are the value vectors' columns
-        return L.linear(tape, weights, [[v[j] for v in vals] for j in range(lo, hi)])
+        return ops.linear(state, weights, [[v[j] for v in vals] for j in range(lo, hi)])
 
-    tape, heads = T.map_tape(tape, range(config.n_head), head)
-    return tape, tuple(i for h in heads for i in h)
+    state, heads = T.map_tape(state, range(config.n_head), head)
+    return state, tuple(i for h in heads for i in h)
 
 
 def _block(
-    tape: Tape, x: tuple[int, ...], layer: LayerParams, cache: tuple, config: Config
-) -> tuple[Tape, tuple[tuple[int, ...], tuple]]:
+    ops: Ops, state: S, x: tuple, layer: LayerParams, cache: tuple, config: Config
+) -> tuple[S, tuple[tuple, tuple]]:
     """One transformer block at one position: attention then MLP, each with a residual."""
     keys, vals = cache
     residual = x
-    tape, x = L.rmsnorm(tape, x)
-    tape, q = L.linear(tape, x, layer.attn_wq)
-    tape, k = L.linear(tape, x, layer.attn_wk)
-    tape, v = L.linear(tape, x, layer.attn_wv)
+    state, x = ops.rmsnorm(state, x)
+    state, q = ops.linear(state, x, layer.attn_wq)
+    state, k = ops.linear(state, x, layer.attn_wk)
+    state, v = ops.linear(state, x, layer.attn_wv)
     keys, vals = keys + (k,), vals + (v,)
-    tape, x = _attention(tape, q, keys, vals, config)
-    tape, x = L.linear(tape, x, layer.attn_wo)
-    tape, x = L.add(tape, x, residual)
+    state, x = _attention(ops, state, q, keys, vals, config)
+    state, x = ops.linear(state, x, layer.attn_wo)
+    state, x = ops.add(state, x, residual)
     residual = x
-    tape, x = L.rmsnorm(tape, x)
-    tape, x = L.linear(tape, x, layer.mlp_fc1)
-    tape, x = L.relu(tape, x)
-    tape, x = L.linear(tape, x, layer.mlp_fc2)
-    tape, x = L.add(tape, x, residual)
-    return tape, (x, (keys, vals))
+    state, x = ops.rmsnorm(state, x)
+    state, x = ops.linear(state, x, layer.mlp_fc1)
+    state, x = ops.relu(state, x)
+    state, x = ops.linear(state, x, layer.mlp_fc2)
+    state, x = ops.add(state, x, residual)
+    return state, (x, (keys, vals))
+
+
+def forward(
+    ops: Ops, state: S, params: Params, config: Config, token: int, pos: int, cache: Cache
+) -> tuple[S, tuple[tuple, Cache]]:
+    """Return ``(state, (logits, cache))``: the GPT at one position, in the layer functions ``ops``.
+
+    ``gpt`` is this with ``TAPE_OPS`` and node ids; ``infer.gpt`` is this with
+    ``infer.FLOAT_OPS`` and weights as floats.
+
+    >>> from functional_gpt import rng as R
+    >>> config = Config(vocab_size=3, n_embd=4, n_head=2, block_size=2)
+    >>> _, tape = init(R.seed(0), config)
+    >>> tape2, (logits, _) = forward(TAPE_OPS, tape, layout(config), config, 1, 0,
+    ...                              empty_cache(config))
+    >>> len(logits), len(tape2) > len(tape)
+    (3, True)
+    """
+    if not 0 <= token < config.vocab_size:
+        raise ValueError(f"gpt: token {token!r} is not in 0..{config.vocab_size - 1}")
+    if not 0 <= pos < config.block_size:
+        raise ValueError(f"gpt: position {pos!r} is not in 0..{config.block_size - 1}")
+    state, x = ops.add(state, params.wte[token], params.wpe[pos])
+    state, x = ops.rmsnorm(state, x)
+    new_cache = []  # local transient, frozen into a tuple below
+    for layer, layer_cache in zip(params.layers, cache):
+        state, (x, layer_cache) = _block(ops, state, x, layer, layer_cache, config)
+        new_cache.append(layer_cache)
+    state, logits = ops.linear(state, x, params.lm_head)
+    return state, (logits, tuple(new_cache))
 
 
 def gpt(
@@ -255,7 +309,7 @@ def gpt(
     """Return ``(tape, (logits, cache))`` for ``token`` at position ``pos``.
 
     ``cache`` holds the keys and values of the earlier positions; the one
-    returned has this position's appended.
+    returned has this position's appended. This is ``forward`` on the tape.
 
     >>> from functional_gpt import rng as R
     >>> config = Config(vocab_size=3, n_embd=4, n_head=2, block_size=2)
@@ -264,18 +318,7 @@ def gpt(
     >>> len(logits), len(cache[0][0])
     (3, 1)
     """
-    if not 0 <= token < config.vocab_size:
-        raise ValueError(f"gpt: token {token!r} is not in 0..{config.vocab_size - 1}")
-    if not 0 <= pos < config.block_size:
-        raise ValueError(f"gpt: position {pos!r} is not in 0..{config.block_size - 1}")
-    tape, x = L.add(tape, params.wte[token], params.wpe[pos])
-    tape, x = L.rmsnorm(tape, x)
-    new_cache = []  # local transient, frozen into a tuple below
-    for layer, layer_cache in zip(params.layers, cache):
-        tape, (x, layer_cache) = _block(tape, x, layer, layer_cache, config)
-        new_cache.append(layer_cache)
-    tape, logits = L.linear(tape, x, params.lm_head)
-    return tape, (logits, tuple(new_cache))
+    return forward(TAPE_OPS, tape, params, config, token, pos, cache)
 
 
 def doc_loss(

@@ -12,7 +12,9 @@ True
 
 from __future__ import annotations
 
-from . import model
+import math
+
+from . import infer, model
 from . import rng as R
 from . import tape as T
 from . import tokenizer as tk
@@ -37,7 +39,48 @@ def next_token_probs(logits: tuple[float, ...], temperature: float) -> tuple[flo
     (0.5, 0.5)
     """
     inv = _checked(temperature) ** -1  # microgpt divides each logit: l * temperature**-1
-    return softmax_values([v * inv for v in logits])
+    probs = softmax_values([v * inv for v in logits])
+    if not all(map(math.isfinite, probs)):
+        raise ValueError(f"next_token_probs: logits / {temperature!r} overflow")
+    return probs
+
+
+def _draw(
+    w: infer.Weights,
+    config: Config,
+    tok: tk.Tokenizer,
+    rng: R.RNG,
+    temperature: float,
+    forced: tuple[int, ...],
+) -> tuple[R.RNG, str]:
+    """One document from the float forward: BOS, the forced prompt tokens, then draws."""
+    cache = infer.empty_cache(config)
+    token, out = tok.bos, list(forced)  # out: local transient
+    for pos in range(config.block_size):
+        logits, cache = infer.gpt(w, config, token, pos, cache)
+        if pos < len(forced):
+            token = forced[pos]
+            continue
+        rng, token = R.choices_index(rng, next_token_probs(logits, temperature))
+        if token == tok.bos:
+            break
+        out.append(token)
+    return rng, tk.decode(tok, out)
+
+
+def _checked_prompt(config: Config, tok: tk.Tokenizer, prompt: str) -> tuple[int, ...]:
+    """The prompt's tokens, or ValueError when it has unknown characters or is too long."""
+    forced = tuple(tk.encode(tok, prompt))
+    if len(forced) > config.block_size:
+        raise ValueError(
+            f"prompt of {len(forced)} characters is longer than the block size {config.block_size}"
+        )
+    return forced
+
+
+def _weights(params_tape: Tape, config: Config) -> infer.Weights:
+    """The parameters at the start of ``params_tape`` as float matrices."""
+    return infer.weights(T.values(params_tape, range(model.num_params(config))), config)
 
 
 def sample(
@@ -51,7 +94,9 @@ def sample(
     """Return ``(rng, text)``: one document drawn from the model, starting with ``prompt``.
 
     Feeds BOS and the prompt, then draws one token per position from
-    ``softmax(logits / temperature)`` until BOS or ``block_size`` tokens.
+    ``softmax(logits / temperature)`` until BOS or ``block_size`` tokens. The
+    forward pass runs on plain floats (``infer``), building no tape; weights
+    that overflow raise ValueError.
 
     >>> from functional_gpt.train import init_state
     >>> tok = tk.build(["ab"])
@@ -62,26 +107,9 @@ def sample(
     ...
     ValueError: prompt of 4 characters is longer than the block size 3
     """
-    forced = tk.encode(tok, prompt)
-    if len(forced) > config.block_size:
-        raise ValueError(
-            f"prompt of {len(forced)} characters is longer than the block size {config.block_size}"
-        )
+    forced = _checked_prompt(config, tok, prompt)
     _checked(temperature)  # before any work, even when the prompt leaves nothing to draw
-    params = model.layout(config)
-    cache = model.empty_cache(config)
-    tape, token, out = params_tape, tok.bos, list(forced)  # out: local transient
-    for pos in range(config.block_size):
-        tape, (logits, cache) = model.gpt(tape, params, config, token, pos, cache)
-        if pos < len(forced):
-            token = forced[pos]
-            continue
-        probs = next_token_probs(T.values(tape, logits), temperature)
-        rng, token = R.choices_index(rng, probs)
-        if token == tok.bos:
-            break
-        out.append(token)
-    return rng, tk.decode(tok, out)
+    return _draw(_weights(params_tape, config), config, tok, rng, temperature, forced)
 
 
 def samples(
@@ -103,8 +131,11 @@ def samples(
     >>> len(names)
     3
     """
+    forced = _checked_prompt(config, tok, prompt)
+    _checked(temperature)
+    w = _weights(params_tape, config)  # read once for all the samples
     out = []  # local transient
     for _ in range(count):
-        rng, text = sample(params_tape, config, tok, rng, temperature, prompt)
+        rng, text = _draw(w, config, tok, rng, temperature, forced)
         out.append(text)
     return rng, tuple(out)

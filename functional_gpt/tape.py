@@ -58,6 +58,8 @@ __all__ = [
     "relu",
     "sum",
     "dot",
+    "fold_sum",
+    "fold_dot",
     "map_tape",
     "zip_map_tape",
     "backward",
@@ -195,11 +197,15 @@ def _values(tape: Tape, op: str, ids: Sequence[int]) -> list[float]:
         raise _bad_id(tape, op, bad) from None
 
 
-def _fold_sum(xs: Iterable[float]) -> float:
-    """Left fold ``((0.0 + x0) + x1) + ...``: how microgpt.py sums (``sum`` over its Values).
+def fold_sum(xs: Iterable[float]) -> float:
+    """Return the left fold ``((0.0 + x0) + x1) + ...``: how microgpt.py sums its Values.
 
-    Every sum that decides a value goes through here or ``_fold_dot``; builtins.sum on floats
-    is compensated from Python 3.12 on and would round differently.
+    Every sum that decides a value goes through here or ``fold_dot``; builtin
+    ``sum`` on floats is compensated from Python 3.12 on and would round
+    differently.
+
+    >>> fold_sum([0.1, 0.2, 0.3])      # ((0.0 + 0.1) + 0.2) + 0.3, not the exact 0.6
+    0.6000000000000001
     """
     total = 0.0
     for x in xs:
@@ -207,8 +213,12 @@ def _fold_sum(xs: Iterable[float]) -> float:
     return total
 
 
-def _fold_dot(xs: Iterable[float], ys: Iterable[float]) -> float:
-    """Left fold of ``x_i * y_i`` from 0.0, the float operations of microgpt.py's dot products."""
+def fold_dot(xs: Iterable[float], ys: Iterable[float]) -> float:
+    """Return the left fold of ``x_i * y_i`` from 0.0: the float operations of microgpt.py's dots.
+
+    >>> fold_dot([1.0, 2.0], [3.0, 4.0])
+    11.0
+    """
     total = 0.0
     for x, y in zip(xs, ys):
         total += x * y
@@ -545,7 +555,7 @@ def sum(tape: Tape, ids: Sequence[int]) -> tuple[Tape, int]:
     (6.0, (1.0, 1.0, 1.0))
     """
     ids = tuple(ids)
-    return push(tape, "sum", _fold_sum(_values(tape, "sum", ids)), ids, (1.0,) * len(ids))
+    return push(tape, "sum", fold_sum(_values(tape, "sum", ids)), ids, (1.0,) * len(ids))
 
 
 def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, int]:
@@ -568,7 +578,7 @@ def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, int]:
     if len(xs) != len(ys):
         raise ValueError(f"dot: lengths differ ({len(xs)} and {len(ys)})")
     vx, vy = _values(tape, "dot", xs), _values(tape, "dot", ys)
-    return push(tape, "dot", _fold_dot(vx, vy), xs + ys, (*vy, *vx))
+    return push(tape, "dot", fold_dot(vx, vy), xs + ys, (*vy, *vx))
 
 
 # ----------------------------------------------------- threading through lists
