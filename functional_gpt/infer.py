@@ -8,7 +8,7 @@ allocated per value beyond the floats themselves, and every value is
 bit-for-bit the one the tape would hold (tests check this on random models).
 
 Like ``tape.push``, every layer here refuses a value that is not finite with a
-ValueError naming the layer, so weights that overflow (a checkpoint edited
+``tape.NonFiniteError`` (a ValueError) naming the layer, so weights that overflow (a checkpoint edited
 by hand, a diverged run) give one clear error instead of nan names.
 
 >>> from functional_gpt import rng as R
@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 from . import layers as L
 from . import model
+from . import tape as T
 from .model import Cache, Config, Ops, Params
 
 __all__ = ["Weights", "FLOAT_OPS", "weights", "empty_cache", "gpt", "token_nlls"]
@@ -41,7 +42,7 @@ def _finite(op: str, xs: tuple[float, ...]) -> tuple[float, ...]:
     """``xs``, or ValueError naming ``op`` when one of them is not finite (as ``tape.push``)."""
     if not all(map(_isfinite, xs)):
         bad = next(x for x in xs if not _isfinite(x))
-        raise ValueError(f"{op}: result {bad!r} is not finite")
+        raise T.NonFiniteError(f"{op}: result {bad!r} is not finite")
     return xs
 
 

@@ -100,11 +100,11 @@ def cross_entropy_value(probs: Sequence[float], target: int) -> float:
     >>> cross_entropy_value((1.0, 0.0), 1)
     Traceback (most recent call last):
     ...
-    ValueError: cross_entropy: probability of target 1 underflows to 0
+    functional_gpt.tape.NonFiniteError: cross_entropy: probability of target 1 underflows to 0
     """
     p = probs[target]
     if p <= 0.0:
-        raise ValueError(f"cross_entropy: probability of target {target} underflows to 0")
+        raise T.NonFiniteError(f"cross_entropy: probability of target {target} underflows to 0")
     return math.log(p) * -1
 
 

@@ -37,6 +37,7 @@ from toolz import compose, second
 __all__ = [
     "Node",
     "Tape",
+    "NonFiniteError",
     "node",
     "new",
     "var",
@@ -156,6 +157,19 @@ class Tape:
         return html_table(self)
 
 
+class NonFiniteError(ValueError):
+    """A value or gradient that would not be a finite number: an overflow, an underflow to 0
+    where a logarithm needs more, or a non-finite input. Tapes hold finite numbers only.
+
+    >>> exp(*var(new(), 1000.0))
+    Traceback (most recent call last):
+    ...
+    functional_gpt.tape.NonFiniteError: exp: e ** 1000.0 overflows
+    >>> issubclass(NonFiniteError, ValueError)
+    True
+    """
+
+
 _EMPTY = Tape(pvector())
 
 
@@ -231,7 +245,7 @@ def _finite(op: str, x: object) -> float:
         raise TypeError(f"{op}: expected a number, got {x!r}")
     x = float(x)
     if not _isfinite(x):
-        raise ValueError(f"{op}: value {x!r} is not finite")
+        raise NonFiniteError(f"{op}: value {x!r} is not finite")
     return x
 
 
@@ -256,10 +270,10 @@ def push(
     >>> push(tape, "bad", float("inf"), (), ())
     Traceback (most recent call last):
     ...
-    ValueError: bad: result inf is not finite
+    functional_gpt.tape.NonFiniteError: bad: result inf is not finite
     """
     if not _isfinite(value):
-        raise ValueError(f"{op}: result {value!r} is not finite")
+        raise NonFiniteError(f"{op}: result {value!r} is not finite")
     nodes = tape.nodes
     node = (value, tuple(inputs), tuple(local_grads), op)  # tuple(): nothing mutable on a tape
     return Tape(nodes.append(node)), len(nodes)
@@ -281,7 +295,7 @@ def push_many(tape: Tape, new_nodes: Sequence[NodeTuple]) -> tuple[Tape, tuple[i
     """
     if not all(_isfinite(node[0]) for node in new_nodes):
         value, _, _, op = next(node for node in new_nodes if not _isfinite(node[0]))
-        raise ValueError(f"{op}: result {value!r} is not finite")
+        raise NonFiniteError(f"{op}: result {value!r} is not finite")
     nodes = tape.nodes
     first = len(nodes)
     return Tape(nodes.extend(new_nodes)), tuple(range(first, first + len(new_nodes)))
@@ -295,7 +309,7 @@ def leaves(xs: Iterable[float]) -> Tape:
     >>> leaves([float("inf")])
     Traceback (most recent call last):
     ...
-    ValueError: leaves: value inf is not finite
+    functional_gpt.tape.NonFiniteError: leaves: value inf is not finite
     """
     return _leaves("leaves", tuple(xs))
 
@@ -321,7 +335,7 @@ def var(tape: Tape, x: float) -> tuple[Tape, int]:
     >>> var(tape, float("nan"))
     Traceback (most recent call last):
     ...
-    ValueError: var: value nan is not finite
+    functional_gpt.tape.NonFiniteError: var: value nan is not finite
     """
     return push(tape, "var", _finite("var", x), (), ())
 
@@ -432,10 +446,10 @@ def div(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
     try:
         inv = vb**-1
     except OverflowError:
-        raise ValueError(f"div: 1 / {vb!r} overflows") from None
+        raise NonFiniteError(f"div: 1 / {vb!r} overflows") from None
     local_b = -va * inv * inv
     if not _isfinite(local_b):
-        raise ValueError(f"div: gradient of {va!r} / {vb!r} is not finite")
+        raise NonFiniteError(f"div: gradient of {va!r} / {vb!r} is not finite")
     return push(tape, "div", va * inv, (a, b), (inv, local_b))
 
 
@@ -484,9 +498,9 @@ def pow(tape: Tape, a: int, p: float) -> tuple[Tape, int]:
     try:
         value, local = x**p, (p * x ** (p - 1) if p else 0.0)  # x ** 0 is flat, even at 0
     except OverflowError:
-        raise ValueError(f"pow: {x!r} ** {p!r} overflows") from None
+        raise NonFiniteError(f"pow: {x!r} ** {p!r} overflows") from None
     if not _isfinite(local):
-        raise ValueError(f"pow: gradient of {x!r} ** {p!r} is not finite")
+        raise NonFiniteError(f"pow: gradient of {x!r} ** {p!r} is not finite")
     return push(tape, "pow", value, (a,), (local,))
 
 
@@ -507,7 +521,7 @@ def log(tape: Tape, a: int) -> tuple[Tape, int]:
         raise ValueError(f"log: needs a positive number, got {x!r}")
     local = 1 / x
     if not _isfinite(local):
-        raise ValueError(f"log: gradient 1/{x!r} is not finite")
+        raise NonFiniteError(f"log: gradient 1/{x!r} is not finite")
     return push(tape, "log", math.log(x), (a,), (local,))
 
 
@@ -521,13 +535,13 @@ def exp(tape: Tape, a: int) -> tuple[Tape, int]:
     >>> exp(*var(tape, 1000.0))
     Traceback (most recent call last):
     ...
-    ValueError: exp: e ** 1000.0 overflows
+    functional_gpt.tape.NonFiniteError: exp: e ** 1000.0 overflows
     """
     x = _value(tape, "exp", a)
     try:
         e = math.exp(x)
     except OverflowError:
-        raise ValueError(f"exp: e ** {x!r} overflows") from None
+        raise NonFiniteError(f"exp: e ** {x!r} overflows") from None
     return push(tape, "exp", e, (a,), (e,))
 
 

@@ -36,6 +36,8 @@ __all__ = [
     "loss_and_grads",
     "train_step",
     "training",
+    "Diverged",
+    "split_holdout",
 ]
 
 
@@ -146,6 +148,45 @@ def train_step(
     return state._replace(tape=T.update(state.tape, params), adam=adam), loss
 
 
+class Diverged(ValueError):
+    """Training stopped because step ``step`` produced a loss or parameter that is not finite.
+
+    ``last_good`` is the state after the step before it, untouched by the
+    failed step; ``reason`` is what the tape refused.
+
+    >>> from functional_gpt import rng as R
+    >>> _, s0 = init_state(R.seed(0), Config(vocab_size=3, n_embd=4, n_head=2, block_size=4))
+    >>> list(training(s0, [(2, 0, 1, 2)], steps=30, hyper=Adam(lr=1e6)))
+    Traceback (most recent call last):
+    ...
+    functional_gpt.train.Diverged: step 2: cross_entropy: probability of target 0 underflows to 0
+    """
+
+    def __init__(self, step: int, reason: str, last_good: TrainState) -> None:
+        super().__init__(f"step {step}: {reason}")
+        self.step, self.reason, self.last_good = step, reason, last_good
+
+
+def split_holdout(
+    tokens: Sequence[Sequence[int]], k: int
+) -> tuple[tuple[Sequence[int], ...], tuple[Sequence[int], ...]]:
+    """Return ``(training documents, held-out documents)``: the last ``k`` are held out.
+
+    >>> split_holdout([(1,), (2,), (3,)], 1)
+    (((1,), (2,)), ((3,),))
+    >>> split_holdout([(1,)], 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: holdout of 1 leaves no documents to train on (1 in all)
+    """
+    if type(k) is not int or k < 0:
+        raise ValueError(f"holdout must be a whole number of at least 0, got {k!r}")
+    if k >= len(tokens):
+        raise ValueError(f"holdout of {k} leaves no documents to train on ({len(tokens)} in all)")
+    cut = len(tokens) - k
+    return tuple(tokens[:cut]), tuple(tokens[cut:])
+
+
 def training(
     state: TrainState, docs: Sequence[Sequence[int]], steps: int, hyper: Adam = DEFAULT_ADAM
 ) -> Iterator[StepEvent]:
@@ -154,7 +195,9 @@ def training(
     Step ``s`` (0-based) trains on ``docs[s % len(docs)]`` at the linearly
     decayed rate ``hyper.lr * (1 - s / steps)``; a state saved after step
     ``s`` resumes where it stopped. The stream is a fold (``toolz.accumulate``)
-    of ``train_step`` over the step numbers.
+    of ``train_step`` over the step numbers. A step whose loss or parameters
+    would not be finite ends the stream with ``Diverged``, carrying the last
+    good state.
 
     >>> from functional_gpt import rng as R
     >>> _, s0 = init_state(R.seed(0), Config(vocab_size=3, n_embd=4, n_head=2, block_size=4))
@@ -168,7 +211,10 @@ def training(
 
     def step(event: StepEvent, s: int) -> StepEvent:
         lr = linear_decay(hyper.lr, s, steps)
-        new_state, loss = train_step(event.state, docs[s % len(docs)], lr, hyper)
+        try:
+            new_state, loss = train_step(event.state, docs[s % len(docs)], lr, hyper)
+        except T.NonFiniteError as e:
+            raise Diverged(s + 1, str(e), event.state) from None
         return StepEvent(s + 1, loss, lr, new_state)
 
     start = StepEvent(state.adam.step, float("nan"), float("nan"), state)
