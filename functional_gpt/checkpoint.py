@@ -14,12 +14,12 @@ the shell: they write a file atomically and read one.
 >>> loads(dumps(ckpt)) == ckpt
 True
 
-The format (version 1) is one JSON object; floats are written with
+The format (version 2) is one JSON object; floats are written with
 ``repr``, so they read back bit for bit::
 
     {
       "format": "functional-gpt-checkpoint",
-      "version": 1,
+      "version": 2,
       "config": {"vocab_size": 3, "n_layer": 1, "n_embd": 4, "n_head": 2, "block_size": 4},
       "vocab": ["a", "b"],               token i is vocab[i]; BOS is token len(vocab)
       "seed": 7,                         the --seed of the run
@@ -30,8 +30,17 @@ The format (version 1) is one JSON object; floats are written with
         "step": 0,                       steps taken so far
         "m": {...}, "v": {...}           moments, named and shaped like "params"
       },
-      "rng": {"mt": [624 words], "pos": 624, "gauss_next": null}
+      "rng": {"mt": [624 words], "pos": 624, "gauss_next": null},
+      "data": {"kind": "path", "location": "/abs/names.txt", "sha256": "...", "docs": 32033},
+      "holdout": 0                       documents held out of training (the last, shuffled)
     }
+
+``data`` says where the run's documents came from (``kind`` "bundled",
+"path" or "url"; ``location`` null for the bundled names) and their SHA-256
+fingerprint (``datasets.fingerprint``), so that a resumed run can reload
+them and refuse different ones. It is null when unknown. Version 1 is
+version 2 without ``data`` and ``holdout``; it still loads (with no data
+record and no holdout).
 
 ``params`` holds every matrix of ``model.matrix_shapes(config)``, in that
 order, as a list of rows. ``rng`` is the random state right after the
@@ -44,6 +53,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -53,6 +63,7 @@ from . import model
 from . import rng as R
 from . import tape as T
 from . import tokenizer as tk
+from .datasets import DataSource
 from .model import Config
 from .optim import Adam, AdamState
 from .train import TrainState
@@ -60,6 +71,7 @@ from .train import TrainState
 __all__ = [
     "FORMAT",
     "VERSION",
+    "READABLE_VERSIONS",
     "CheckpointError",
     "Checkpoint",
     "to_json_obj",
@@ -68,10 +80,12 @@ __all__ = [
     "loads",
     "save",
     "load",
+    "remove_stray_temps",
 ]
 
 FORMAT = "functional-gpt-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class CheckpointError(ValueError):
@@ -88,7 +102,9 @@ class Checkpoint(NamedTuple):
     ``state.config`` is the model's shape, ``state.tape`` its parameters and
     ``state.adam`` the optimizer state; ``seed`` and ``steps`` are the run's
     ``--seed`` and planned number of steps, ``rng`` the random state right
-    after initialisation and ``hyper`` Adam's hyperparameters.
+    after initialisation and ``hyper`` Adam's hyperparameters. ``data`` says
+    where the documents came from (None if unknown) and ``holdout`` how many
+    of the shuffled documents were kept out of training.
     """
 
     state: TrainState
@@ -97,6 +113,8 @@ class Checkpoint(NamedTuple):
     rng: R.RNG
     steps: int
     hyper: Adam = Adam()
+    data: DataSource | None = None
+    holdout: int = 0
 
 
 # ------------------------------------------------------------------ writing
@@ -138,7 +156,7 @@ def to_json_obj(ckpt: Checkpoint) -> Mapping[str, Any]:
     >>> rng, state = init_state(R.seed(0), Config(tok.vocab_size, n_embd=2, n_head=1, block_size=2))
     >>> obj = to_json_obj(Checkpoint(state, tok, seed=0, rng=rng, steps=5))
     >>> obj["format"], obj["version"], obj["vocab"], obj["config"]["n_embd"]
-    ('functional-gpt-checkpoint', 1, ('a', 'b'), 2)
+    ('functional-gpt-checkpoint', 2, ('a', 'b'), 2)
     >>> [(name, len(rows), len(rows[0])) for name, rows in obj["params"].items()][:2]
     [('wte', 3, 2), ('wpe', 2, 2)]
     """
@@ -180,6 +198,8 @@ def to_json_obj(ckpt: Checkpoint) -> Mapping[str, Any]:
                 }
             ),
             "rng": _frozen({"mt": cp[1][:-1], "pos": cp[1][-1], "gauss_next": cp[2]}),
+            "data": None if ckpt.data is None else _frozen(ckpt.data._asdict()),
+            "holdout": ckpt.holdout,
         }
     )
 
@@ -211,7 +231,7 @@ def dumps(ckpt: Checkpoint) -> str:
     >>> print(dumps(Checkpoint(state, tok, seed=0, rng=rng, steps=5))[:60])
     {
       "format": "functional-gpt-checkpoint",
-      "version": 1,
+      "version": 2,
     """
     return _dump(to_json_obj(ckpt), "") + "\n"
 
@@ -312,6 +332,25 @@ def _rng(obj: Mapping) -> R.RNG:
         raise _fail(f"bad 'rng': {str(e).removeprefix('from_cpython: ')}") from None
 
 
+def _data(obj: Mapping) -> DataSource | None:
+    data = obj.get("data")
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise _fail("field 'data' has the wrong type")
+    kind = _get(data, "kind", str, "data")
+    if kind not in ("bundled", "path", "url"):
+        raise _fail(f"'data.kind' is {kind!r}, not one of 'bundled', 'path', 'url'")
+    location = data.get("location")
+    if (location is None) != (kind == "bundled") or not isinstance(location, (str, type(None))):
+        raise _fail("'data.location' must be a string, or null for the bundled names")
+    sha = _get(data, "sha256", str, "data")
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise _fail("'data.sha256' is not a SHA-256 in hex")
+    docs = _get(data, "docs", int, "data")
+    return DataSource(kind, location, sha, docs)
+
+
 def from_json_obj(obj: object) -> Checkpoint:
     """Return the ``Checkpoint`` held in JSON data, or raise CheckpointError saying what is wrong.
 
@@ -322,7 +361,7 @@ def from_json_obj(obj: object) -> Checkpoint:
     >>> from_json_obj({"format": "functional-gpt-checkpoint", "version": 99})
     Traceback (most recent call last):
     ...
-    functional_gpt.checkpoint.CheckpointError: checkpoint: version 99 is not supported (only 1)
+    functional_gpt.checkpoint.CheckpointError: checkpoint: version 99 is not supported (only 1, 2)
     >>> from_json_obj([1, 2])
     Traceback (most recent call last):
     ...
@@ -331,8 +370,9 @@ def from_json_obj(obj: object) -> Checkpoint:
     if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
         raise _fail(f"not a functional-gpt checkpoint (no \"format\": \"{FORMAT}\")")
     version = obj.get("version")
-    if version != VERSION or isinstance(version, bool):
-        raise _fail(f"version {version!r} is not supported (only {VERSION})")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise _fail(f"version {version!r} is not supported (only {readable})")
     config = _config(obj)
     tok = _tokenizer(obj, config)
     seed = _get(obj, "seed", int)
@@ -354,7 +394,10 @@ def from_json_obj(obj: object) -> Checkpoint:
         raise _fail("'optimizer.v' holds a negative second moment")
     tape = T.leaves(values)
     state = TrainState(config, tape, AdamState(m, v, step))
-    return Checkpoint(state, tok, seed, _rng(obj), steps, hyper)
+    data, holdout = (None, 0) if version == 1 else (_data(obj), _get(obj, "holdout", int))
+    if holdout < 0:
+        raise _fail(f"'holdout' is {holdout}, not 0 or more")
+    return Checkpoint(state, tok, seed, _rng(obj), steps, hyper, data, holdout)
 
 
 def _no_constants(name: str) -> float:
@@ -383,14 +426,64 @@ def loads(text: str) -> Checkpoint:
 # -------------------------------------------------------------------- shell
 
 
+_TEMP = re.compile(r"^\.checkpoint-(?:(\d+)-)?[^/]*\.tmp$")  # our temp files, with the writer's pid
+
+
+def _writer_is_gone(pid: str | None) -> bool:
+    """Whether the process that made a temp file has ended (no pid: an older version's file)."""
+    if pid is None:
+        return True
+    if int(pid) == os.getpid():
+        return True  # this process saves one file at a time: anything older of ours is stray
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, OSError):
+        return False
+    return False
+
+
+def remove_stray_temps(directory: str | os.PathLike[str]) -> tuple[str, ...]:
+    """Delete the temp files that killed saves left in ``directory``; return their names.
+
+    Only files named like ours (``.checkpoint-PID-*.tmp``) whose writing
+    process has ended are removed; anything else is left alone.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".checkpoint-abc.tmp").write_text("half a file")
+    >>> _ = (folder / "notes.tmp").write_text("not ours")
+    >>> remove_stray_temps(folder), sorted(p.name for p in folder.iterdir())
+    (('.checkpoint-abc.tmp',), ['notes.tmp'])
+    """
+    removed = []  # local transient, frozen into a tuple below
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return ()
+    for name in names:
+        match = _TEMP.match(name)
+        if match and _writer_is_gone(match.group(1)):
+            try:
+                os.unlink(os.path.join(directory, name))
+                removed.append(name)
+            except OSError:
+                pass
+    return tuple(removed)
+
+
 def save(path: str | os.PathLike[str], ckpt: Checkpoint) -> None:
     """Write ``ckpt`` to ``path`` atomically: a temp file in the same directory, fsync, rename.
 
     Either the old file or the complete new one is there, never half a file.
+    Temp files that earlier, killed saves left in that directory are removed
+    first (``remove_stray_temps``).
     """
     text = dumps(ckpt)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=directory)
+    remove_stray_temps(directory)
+    fd, tmp = tempfile.mkstemp(prefix=f".checkpoint-{os.getpid()}-", suffix=".tmp", dir=directory)
     try:
         umask = os.umask(0)  # read the umask (only by setting it), then put it back
         os.umask(umask)

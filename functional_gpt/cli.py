@@ -37,22 +37,24 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TextIO
+from typing import IO, NamedTuple, TextIO
 
 from . import __version__, checkpoint, datasets, plot
 from . import rng as R
+from . import tape as T
 from . import tokenizer as tk
+from .evaluate import Evaluation, evaluate, running_evaluation, score, weights_of
 from .model import num_params
 from .optim import Adam
 from .sample import samples
-from .train import StepEvent, prepare, training
+from .train import Diverged, Run, StepEvent, TrainState, prepare, split_holdout, training
 
 __all__ = ["step_line", "live_line", "fewer_gc_collections", "main"]
 
 PROG = "functional-gpt"
-_COMMANDS = ("train", "sample", "plot")
+_COMMANDS = ("train", "sample", "eval", "score", "plot")
 
 
 def step_line(step: int, steps: int, loss: float) -> str:
@@ -90,42 +92,57 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "from it, in pure Python on an immutable autodiff tape.",
         epilog=f"Without a command, 'train' is run: '{PROG} --steps 100' trains for 100 steps. "
         f"'{PROG} COMMAND --help' lists a command's options. Exit status: 0 done, 1 bad data, "
-        "checkpoint or output path, 2 bad arguments, 130 interrupted.",
+        "checkpoint or output path, or a diverged run, 2 bad arguments, 130 interrupted "
+        "(Ctrl-C), 143 terminated (SIGTERM).",
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = top.add_subparsers(dest="command", metavar="{train,sample,plot}")
+    sub = top.add_subparsers(dest="command", metavar="{train,sample,eval,score,plot}")
     train = sub.add_parser(
         "train",
         help="train a model and print samples (the default)",
         description="Train a GPT as microgpt.py does, print the loss of every step, then "
-        "sample names. With --save, the model is saved at the end and on Ctrl-C.",
+        "sample names. With --save, the model is saved at the end, on Ctrl-C or SIGTERM, "
+        "after the last good step of a diverging run, and every --save-every steps. "
+        "--resume continues a saved run exactly where it stopped.",
+    )
+    train.add_argument(
+        "--resume", metavar="CKPT",
+        help="continue the run saved in CKPT: its model, data, seed, schedule and optimizer "
+        "state; the losses are exactly those of the run left alone. --steps may extend it, "
+        "but then the learning rate decays over the new total, unlike a run planned that long",
     )
     train.add_argument(
         "--data", metavar="PATH|URL",
         help="text file or http(s) URL, one document per line (default: the bundled names; "
         "a URL is downloaded once and cached)",
     )
-    train.add_argument("--steps", type=int, default=1000, metavar="N",
-                       help="training steps (default 1000)")
-    train.add_argument("--seed", type=int, default=42, metavar="S", help="random seed (default 42)")
-    train.add_argument("--n-layer", type=int, default=1, metavar="N",
+    train.add_argument("--steps", type=int, metavar="N",
+                       help="training steps in all (default 1000; with --resume, the saved plan)")
+    train.add_argument("--seed", type=int, metavar="S", help="random seed (default 42)")
+    train.add_argument("--n-layer", type=int, metavar="N",
                        help="transformer blocks (default 1)")
-    train.add_argument("--n-embd", type=int, default=16, metavar="N",
+    train.add_argument("--n-embd", type=int, metavar="N",
                        help="embedding width (default 16)")
-    train.add_argument("--n-head", type=int, default=4, metavar="N",
+    train.add_argument("--n-head", type=int, metavar="N",
                        help="attention heads; must divide --n-embd (default 4)")
-    train.add_argument("--block-size", type=int, default=16, metavar="N",
+    train.add_argument("--block-size", type=int, metavar="N",
                        help="longest context in tokens (default 16)")
-    train.add_argument("--lr", type=float, default=0.01, metavar="RATE",
+    train.add_argument("--lr", type=float, metavar="RATE",
                        help="Adam learning rate, decayed linearly to 0 (default 0.01)")
+    train.add_argument("--holdout", type=int, metavar="K",
+                       help="keep the last K shuffled documents out of training and report the "
+                       "model's loss on them at the end (default 0)")
     train.add_argument("--samples", type=int, default=20, metavar="K",
                        help="names to sample after training; 0 for none (default 20)")
     train.add_argument("--temperature", type=float, default=0.5, metavar="T",
                        help="sampling temperature, above 0 (default 0.5)")
     train.add_argument("--save", metavar="PATH",
-                       help="save a checkpoint (JSON) here after training or on Ctrl-C")
+                       help="save a checkpoint (JSON) here after training, on Ctrl-C or SIGTERM")
+    train.add_argument("--save-every", type=int, metavar="N",
+                       help="also save the checkpoint every N steps (needs --save)")
     train.add_argument("--log-json", metavar="PATH",
-                       help="write one JSON object per step: step, loss, lr, ms")
+                       help="write one JSON object per step: step, loss, lr, ms "
+                       "(with --resume, appended)")
     train.add_argument("--quiet", action="store_true",
                        help="print only the sampled names, one per line")
     sample = sub.add_parser(
@@ -146,6 +163,31 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
                         help="random seed (default: the saved random state)")
     sample.add_argument("--quiet", action="store_true",
                         help="print only the names, one per line")
+    evaluating = sub.add_parser(
+        "eval",
+        help="the loss of a saved model on a data set",
+        description="Report a checkpoint's mean loss per predicted token (nats) and perplexity "
+        "on documents, each truncated to the block size as in training and including its end.",
+    )
+    evaluating.add_argument("--load", metavar="CKPT", required=True, help="checkpoint to load")
+    evaluating.add_argument(
+        "--data", metavar="PATH|URL",
+        help="documents to evaluate on (default: the checkpoint's own training documents)",
+    )
+    evaluating.add_argument("--json", action="store_true",
+                            help='print one JSON object {"docs", "tokens", "loss", "perplexity"}')
+    scoring = sub.add_parser(
+        "score",
+        help="how likely a saved model finds each name",
+        description="Print, for each text, the natural-log probability of the whole text "
+        "followed by its end, the number of predicted tokens and the nats per token. '-' "
+        "reads texts from standard input, one per line.",
+    )
+    scoring.add_argument("--load", metavar="CKPT", required=True, help="checkpoint to load")
+    scoring.add_argument("--json", action="store_true",
+                         help='print one JSON object per text: {"text", "logprob", "tokens", '
+                         '"nats_per_token"}')
+    scoring.add_argument("texts", nargs="+", metavar="TEXT", help="texts to score, or -")
     plotting = sub.add_parser(
         "plot",
         help="draw the loss per step of --log-json files",
@@ -159,7 +201,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     plotting.add_argument("--window", type=int, metavar="N",
                       help="steps in the moving average (default: a tenth of the longest log, "
                       "at most 50)")
-    return top, {"train": train, "sample": sample, "plot": plotting}
+    return top, {"train": train, "sample": sample, "eval": evaluating, "score": scoring,
+                 "plot": plotting}
 
 
 def _with_command(argv: Sequence[str]) -> list[str]:
@@ -176,17 +219,44 @@ def _check_sampling(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"--temperature must be a positive number, got {args.temperature}")
 
 
+_DEFAULTS = {"steps": 1000, "seed": 42, "n_layer": 1, "n_embd": 16, "n_head": 4,
+             "block_size": 16, "lr": 0.01, "holdout": 0}
+_FIXED_BY_RESUME = ("seed", "n_layer", "n_embd", "n_head", "block_size", "lr", "holdout")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.steps < 1:
+    """Check the train options; without --resume, fill in the defaults of those left out."""
+    if args.resume:
+        given = [name for name in _FIXED_BY_RESUME if getattr(args, name) is not None]
+        if given:
+            parser.error(f"{_flag(given[0])} cannot be given with --resume: the saved run "
+                         "fixes the model, seed, learning rate and holdout")
+    else:
+        for name, value in _DEFAULTS.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)  # the shell's own namespace
+    if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be at least 1, got {args.steps}")
-    for flag in ("n_layer", "n_embd", "n_head", "block_size"):
-        value = getattr(args, flag)
-        if value < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
-    if args.n_embd % args.n_head:
-        parser.error(f"--n-embd ({args.n_embd}) must be divisible by --n-head ({args.n_head})")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        parser.error(f"--lr must be a positive number, got {args.lr}")
+    if not args.resume:
+        for flag in ("n_layer", "n_embd", "n_head", "block_size"):
+            value = getattr(args, flag)
+            if value < 1:
+                parser.error(f"{_flag(flag)} must be at least 1, got {value}")
+        if args.n_embd % args.n_head:
+            parser.error(f"--n-embd ({args.n_embd}) must be divisible by --n-head ({args.n_head})")
+        if not (math.isfinite(args.lr) and args.lr > 0):
+            parser.error(f"--lr must be a positive number, got {args.lr}")
+        if args.holdout < 0:
+            parser.error(f"--holdout must be 0 or more, got {args.holdout}")
+    if args.save_every is not None:
+        if args.save_every < 1:
+            parser.error(f"--save-every must be at least 1, got {args.save_every}")
+        if not args.save:
+            parser.error("--save-every needs --save PATH")
     _check_sampling(parser, args)
 
 
@@ -240,25 +310,69 @@ def fewer_gc_collections(threshold: int = GC_THRESHOLD) -> Iterator[None]:
 
 
 
-def _save(path: str, ckpt: checkpoint.Checkpoint) -> None:
-    """Save with Ctrl-C held off, so an impatient second Ctrl-C cannot lose the checkpoint."""
+class _Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived while training; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _on_stop_signals(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM call ``handler``; the old handlers come back after.
+
+    Outside the main thread signals cannot be changed, and the block runs as it is.
+    """
     try:
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: signals cannot be changed, save anyway
-        old = None
+        old = [(sig, signal.signal(sig, handler)) for sig in _STOP_SIGNALS]
+    except ValueError:
+        old = []
     try:
-        checkpoint.save(path, ckpt)
-    except OSError as e:
-        raise _Fail(f"cannot save checkpoint {path}: {e.strerror or e}") from None
+        yield
     finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
+        for sig, previous in old:
+            signal.signal(sig, previous)
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
+
+
+def _save(path: str, ckpt: checkpoint.Checkpoint) -> tuple[int, ...]:
+    """Save with Ctrl-C and SIGTERM held off, so that no signal can lose the checkpoint.
+
+    Returns the signals that arrived meanwhile, for the caller to act on.
+    """
+    pending: list[int] = []  # local transient
+
+    def note(signum: int, frame: object) -> None:
+        pending.append(signum)
+
+    with _on_stop_signals(note):
+        try:
+            checkpoint.save(path, ckpt)
+        except OSError as e:
+            raise _Fail(f"cannot save checkpoint {path}: {e.strerror or e}") from None
+    return tuple(pending)
+
+
+class _Outcome(NamedTuple):
+    """How a training loop ended: its last event, and the signal or divergence that stopped it."""
+
+    last: StepEvent | None
+    signum: int | None = None
+    diverged: Diverged | None = None
 
 
 def _steps(
-    events: Iterator[StepEvent], steps: int, log: TextIO | None, out: TextIO, mode: str
-) -> tuple[StepEvent | None, bool]:
-    """Run the training stream, logging and showing each step; return (last event, interrupted).
+    events: Iterator[StepEvent], steps: int, log: IO[str] | None, out: TextIO, mode: str,
+    save_every: int | None = None, save: Callable[[TrainState], tuple[int, ...]] | None = None,
+) -> _Outcome:
+    """Run the training stream, logging and showing each step, saving every ``save_every``.
 
     ``mode`` is "lines" (one line per step), "live" (one line redrawn on a
     terminal, at most ten times a second) or "quiet" (nothing shown).
@@ -288,15 +402,87 @@ def _steps(
                 print(step_line(event.step, steps, event.loss), file=out, flush=True)
             elif mode == "live" and (now - drawn >= 0.1 or event.step in (1, steps)):
                 draw(event, now)
-    except KeyboardInterrupt:
+            if save_every and save is not None and event.step % save_every == 0:
+                pending = save(event.state)
+                if pending:
+                    raise _Stopped(pending[0])
+    except KeyboardInterrupt as e:
         if mode == "live" and last is not None:
             draw(last, time.perf_counter())
-        return last, True
+        return _Outcome(last, e.signum if isinstance(e, _Stopped) else signal.SIGINT)
+    except Diverged as e:
+        return _Outcome(last, diverged=e)
     finally:
         if mode == "live" and width:
             out.write("\n")
         out.flush()
-    return last, False
+    return _Outcome(last)
+
+
+class _Setup(NamedTuple):
+    """A run ready to train from the shell: fresh or resumed."""
+
+    run: Run
+    data: datasets.DataSource
+    seed: int
+    steps: int
+    hyper: Adam
+    holdout: int
+
+
+def _fresh(args: argparse.Namespace) -> _Setup:
+    docs = datasets.load_docs(args.data)
+    run = prepare(docs, args.seed, args.n_layer, args.n_embd, args.n_head, args.block_size)
+    return _Setup(run, datasets.source_of(args.data, docs), args.seed, args.steps,
+                  Adam(lr=args.lr), args.holdout)
+
+
+def _saved_documents(
+    ckpt: checkpoint.Checkpoint, path: str, data: str | None
+) -> tuple[Run, datasets.DataSource]:
+    """The run of a checkpoint's documents (from ``data`` if given), checked against its record."""
+    saved = ckpt.data
+    source: str | None
+    if data is not None:
+        source = data
+    elif saved is None:
+        raise _Fail(f"{path} (checkpoint version 1) does not record its documents: "
+                    "give --data with the file it was trained on")
+    else:
+        source = saved.location
+    try:
+        docs = datasets.load_docs(source)
+    except datasets.DataError as e:
+        hint = "; give --data if the file has moved" if data is None else ""
+        raise _Fail(f"{e}{hint}") from None
+    record = datasets.source_of(source, docs)
+    where = source or "the bundled names"
+    if saved is not None and record.sha256 != saved.sha256:
+        raise _Fail(
+            f"the documents in {where} are not the ones {path} was trained on "
+            f"(SHA-256 {record.sha256[:12]}..., {record.docs} documents; the checkpoint "
+            f"expects {saved.sha256[:12]}..., {saved.docs} documents)"
+        )
+    config = ckpt.state.config
+    run = prepare(docs, ckpt.seed, config.n_layer, config.n_embd, config.n_head, config.block_size)
+    if run.tokenizer != ckpt.tokenizer:
+        raise _Fail(f"the documents in {where} have another vocabulary than {path}")
+    return run._replace(state=ckpt.state, rng=ckpt.rng), record
+
+
+def _resumed(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Setup:
+    ckpt = checkpoint.load(args.resume)
+    run, record = _saved_documents(ckpt, args.resume, args.data)
+    done = ckpt.state.adam.step
+    steps = ckpt.steps if args.steps is None else args.steps
+    if steps < done:
+        parser.error(f"--steps {steps} is fewer than the {done} steps {args.resume} has taken")
+    return _Setup(run, record, ckpt.seed, steps, ckpt.hyper, ckpt.holdout)
+
+
+def _evaluation_line(label: str, result: Evaluation) -> str:
+    return (f"{label}: {result.docs} docs, {result.tokens} tokens, loss {result.loss:.4f}, "
+            f"perplexity {result.perplexity:.3f}")
 
 
 def _train(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
@@ -304,43 +490,68 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextI
     for path, flag in ((args.save, "--save"), (args.log_json, "--log-json")):
         if path:
             _check_writable(path, flag)
-    docs = datasets.load_docs(args.data)
-    run = prepare(docs, args.seed, args.n_layer, args.n_embd, args.n_head, args.block_size)
+    setup = _resumed(parser, args) if args.resume else _fresh(args)
+    run, steps = setup.run, setup.steps
+    try:
+        train_docs, held_out = split_holdout(run.tokens, setup.holdout)
+    except ValueError as e:
+        parser.error(f"--holdout: {e}")
     config = run.state.config
-    hyper = Adam(lr=args.lr)
+    done = run.state.adam.step
     mode = "quiet" if args.quiet else "live" if out.isatty() else "lines"
     if not args.quiet:
+        if args.resume:
+            print(f"resuming {args.resume} after step {done} of {steps}", file=out)
         print(f"num docs: {len(run.docs)}", file=out)
+        if setup.holdout:
+            print(f"held out: {setup.holdout}", file=out)
         print(f"vocab size: {run.tokenizer.vocab_size}", file=out)
         print(f"num params: {num_params(config)}", file=out, flush=True)
+
+    def to_checkpoint(state: TrainState) -> checkpoint.Checkpoint:
+        return checkpoint.Checkpoint(state, run.tokenizer, setup.seed, run.rng, steps,
+                                     setup.hyper, setup.data, setup.holdout)
+
     try:
-        log = open(args.log_json, "w", encoding="utf-8") if args.log_json else None
+        mode_of_log = "a" if args.resume else "w"  # a resumed run's log continues the old one
+        log = open(args.log_json, mode_of_log, encoding="utf-8") if args.log_json else None
     except OSError as e:
         raise _Fail(f"cannot write --log-json {args.log_json}: {e.strerror or e}") from None
     start = time.perf_counter()
     try:
-        with fewer_gc_collections():
-            last, interrupted = _steps(
-                training(run.state, run.tokens, args.steps, hyper), args.steps, log, out, mode
+        with fewer_gc_collections(), _on_stop_signals(_raise_stopped):
+            outcome = _steps(
+                training(run.state, train_docs, steps, setup.hyper), steps, log, out, mode,
+                args.save_every, lambda state: _save(args.save, to_checkpoint(state)),
             )
     finally:
         if log is not None:
             log.close()
     elapsed = time.perf_counter() - start
-    state = run.state if last is None else last.state
+    state = run.state if outcome.last is None else outcome.last.state
+    if outcome.diverged is not None:
+        state = outcome.diverged.last_good
     if args.save:
-        _save(args.save, checkpoint.Checkpoint(
-            state, run.tokenizer, args.seed, run.rng, args.steps, hyper))
-    if interrupted:
-        saved = f"; saved it to {args.save}" if args.save else ""
-        print(f"{PROG}: interrupted after step {state.adam.step} of {args.steps}{saved}",
-              file=sys.stderr)
-        return 130
+        _save(args.save, to_checkpoint(state))
+    saved = f"; saved it to {args.save}" if args.save else ""
+    if outcome.diverged is not None:
+        bad = outcome.diverged
+        print(f"{PROG}: error: training diverged at step {bad.step} of {steps} ({bad.reason}); "
+              f"the last good step is {state.adam.step}{saved}. Try a smaller --lr "
+              f"(this run's is {setup.hyper.lr:g})", file=sys.stderr)
+        return 1
+    if outcome.signum is not None:
+        what = "terminated (SIGTERM)" if outcome.signum == signal.SIGTERM else "interrupted"
+        print(f"{PROG}: {what} after step {state.adam.step} of {steps}{saved}", file=sys.stderr)
+        return 128 + outcome.signum
     if not args.quiet:
-        print(f"training time: {elapsed:.2f} s ({elapsed * 1000 / args.steps:.1f} ms/step)",
-              file=out)
+        ran = max(1, state.adam.step - done)
+        print(f"training time: {elapsed:.2f} s ({elapsed * 1000 / ran:.1f} ms/step)", file=out)
         if args.save:
             print(f"saved checkpoint: {args.save}", file=out)
+        if held_out:
+            result = evaluate(weights_of(state), config, held_out)
+            print(_evaluation_line("held-out eval", result), file=out)
     if args.samples:
         if not args.quiet:
             print("--- inference (new, hallucinated names) ---", file=out)
@@ -353,6 +564,72 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextI
 def _print_names(names: Sequence[str], quiet: bool, out: TextIO) -> None:
     for i, name in enumerate(names, 1):
         print(name if quiet else f"sample {i:2d}: {name}", file=out)
+
+
+# ------------------------------------------------------------ eval and score
+
+
+def _eval(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
+    ckpt = checkpoint.load(args.load)
+    config, tok = ckpt.state.config, ckpt.tokenizer
+    if args.data is None:
+        run, _ = _saved_documents(ckpt, args.load, None)
+        docs, _ = split_holdout(run.tokens, ckpt.holdout)
+    else:
+        texts = datasets.load_docs(args.data)
+        encoded = []  # local transient
+        for line, text in enumerate(texts, 1):
+            try:
+                encoded.append(tk.doc_tokens(tok, text))
+            except ValueError as e:
+                raise _Fail(f"{args.data}: document {line} ({text!r}): "
+                            f"{str(e).removeprefix('encode: ')}") from None
+        docs = tuple(encoded)
+    progress = sys.stderr if sys.stderr.isatty() else None
+    result, drawn = None, 0.0
+    for result in running_evaluation(weights_of(ckpt.state), config, docs):
+        now = time.perf_counter()
+        if progress is not None and now - drawn >= 0.1:
+            progress.write(f"\reval: {result.docs} / {len(docs)} docs | loss {result.loss:.4f}")
+            progress.flush()
+            drawn = now
+    if progress is not None and drawn:
+        progress.write("\n")
+    assert result is not None  # load_docs and the holdout split never give zero documents
+    if args.json:
+        print(json.dumps(result._asdict()), file=out)
+    else:
+        print(f"docs: {result.docs}", file=out)
+        print(f"tokens: {result.tokens}", file=out)
+        print(f"loss: {result.loss:.4f}", file=out)
+        print(f"perplexity: {result.perplexity:.3f}", file=out)
+    return 0
+
+
+def _score(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
+    ckpt = checkpoint.load(args.load)
+    config, tok = ckpt.state.config, ckpt.tokenizer
+    texts = list(args.texts)
+    if "-" in texts:
+        if texts != ["-"]:
+            parser.error("give either texts or -, not both")
+        texts = [line.strip() for line in sys.stdin if line.strip()]
+    w = weights_of(ckpt.state)
+    results = []  # local transient
+    for text in texts:
+        try:
+            results.append(score(w, config, tok, text))
+        except T.NonFiniteError:
+            raise
+        except ValueError as e:
+            parser.error(f"{text!r}: {str(e).removeprefix('encode: ')}")
+    for s in results:
+        if args.json:
+            print(json.dumps(s._asdict(), ensure_ascii=False), file=out)
+        else:
+            print(f"{s.logprob:10.4f}  {s.tokens:3d} tokens  {s.nats_per_token:.4f} nats/token  "
+                  f"{s.text}", file=out)
+    return 0
 
 
 # --------------------------------------------------------------------- sample
@@ -410,13 +687,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sample(parser, args, out)
         if args.command == "plot":
             return _plot(parser, args, out)
+        if args.command == "eval":
+            return _eval(parser, args, out)
+        if args.command == "score":
+            return _score(parser, args, out)
         return _train(parser, args, out)
     except (_Fail, datasets.DataError, checkpoint.CheckpointError, plot.PlotError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except T.NonFiniteError as e:
+        print(f"{PROG}: error: the model's forward pass is not finite ({e}): its weights "
+              "overflow", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, _Stopped) else signal.SIGINT
         print(f"\n{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signum
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, and keep Python's
         # final flush of stdout from failing too.

@@ -26,13 +26,17 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 __all__ = [
     "DataError",
+    "DataSource",
     "parse_docs",
+    "fingerprint",
+    "source_of",
     "bundled_names",
     "read_text",
     "fetch_url",
@@ -60,6 +64,49 @@ def parse_docs(text: str) -> tuple[str, ...]:
     ()
     """
     return tuple(line.strip() for line in text.split("\n") if line.strip())
+
+
+def fingerprint(docs: Sequence[str]) -> str:
+    """Return the SHA-256 (hex) of the documents, one per line: what a checkpoint checks on resume.
+
+    >>> fingerprint(["emma", "ava"]) == hashlib.sha256(b"emma\\nava\\n").hexdigest()
+    True
+    """
+    digest = hashlib.sha256()
+    for doc in docs:
+        digest.update(doc.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+class DataSource(NamedTuple):
+    """Where a run's documents came from, and their fingerprint.
+
+    ``kind`` is ``"bundled"`` (``location`` None), ``"path"`` (an absolute
+    path) or ``"url"``; ``sha256`` is ``fingerprint(docs)`` and ``docs`` their
+    number.
+    """
+
+    kind: str
+    location: str | None
+    sha256: str
+    docs: int
+
+
+def source_of(source: str | os.PathLike[str] | None, docs: Sequence[str]) -> DataSource:
+    """Return the ``DataSource`` record of ``load_docs(source)``'s result ``docs``.
+
+    >>> source_of(None, ["emma"]).kind, source_of("https://x.org/n.txt", ["emma"]).location
+    ('bundled', 'https://x.org/n.txt')
+    >>> source_of("names.txt", ["emma"]).location == os.path.abspath("names.txt")
+    True
+    """
+    if source is None:
+        kind, location = "bundled", None
+    elif isinstance(source, str) and _URL_SCHEME.match(source):
+        kind, location = "url", source
+    else:
+        kind, location = "path", os.path.abspath(os.fspath(source))
+    return DataSource(kind, location, fingerprint(docs), len(docs))
 
 
 def bundled_names() -> str:

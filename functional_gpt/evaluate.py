@@ -42,7 +42,7 @@ __all__ = [
 
 
 class Evaluation(NamedTuple):
-    """A model's loss on documents: how many, how many predicted tokens, mean nats and perplexity."""
+    """A model's loss on documents: how many, predicted tokens, mean nats and perplexity."""
 
     docs: int
     tokens: int

@@ -7,9 +7,10 @@ code as the tape's, over the same float kernels of ``layers`` (``dot_values``,
 allocated per value beyond the floats themselves, and every value is
 bit-for-bit the one the tape would hold (tests check this on random models).
 
-Like ``tape.push``, every layer here refuses a value that is not finite with a
-``tape.NonFiniteError`` (a ValueError) naming the layer, so weights that overflow (a checkpoint edited
-by hand, a diverged run) give one clear error instead of nan names.
+Like ``tape.push``, every layer here refuses a value that is not finite with
+a ``tape.NonFiniteError`` (a ValueError) naming the layer, so weights that
+overflow (a checkpoint edited by hand, a diverged run) give one clear error
+instead of nan names.
 
 >>> from functional_gpt import rng as R
 >>> from functional_gpt.model import Config, init, num_params

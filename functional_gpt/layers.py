@@ -75,7 +75,7 @@ def scaled_dot_values(
 
 
 def rms_scale(ss: float, n: int) -> float:
-    """Return rmsnorm's factor ``(ss * n**-1 + 1e-5) ** -0.5`` for ``ss`` the sum of squares of n values.
+    """Return rmsnorm's factor ``(ss * n**-1 + 1e-5) ** -0.5``; ``ss`` sums the n squares.
 
     >>> rms_scale(25.0, 2) == (12.5 + 1e-5) ** -0.5
     True

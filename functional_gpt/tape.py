@@ -81,6 +81,7 @@ __all__ = [
 A = TypeVar("A")
 B = TypeVar("B")
 R = TypeVar("R")
+S = TypeVar("S")  # what map_tape threads: a Tape, or any other state
 
 _isfinite = math.isfinite
 _inputs_of = itemgetter(1)  # node -> its inputs, for C-level scans
@@ -599,8 +600,8 @@ def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, int]:
 
 
 def map_tape(
-    tape: Tape, items: Iterable[A], f: Callable[[Tape, A], tuple[Tape, R]]
-) -> tuple[Tape, tuple[R, ...]]:
+    tape: S, items: Iterable[A], f: Callable[[S, A], tuple[S, R]]
+) -> tuple[S, tuple[R, ...]]:
     """Thread ``tape`` through ``f`` over ``items`` (Haskell's mapAccumL).
 
     ``f(tape, item) -> (tape, result)``; returns ``(last tape, results)``.
@@ -618,8 +619,8 @@ def map_tape(
 
 
 def zip_map_tape(
-    tape: Tape, xs: Sequence[A], ys: Sequence[B], f: Callable[[Tape, A, B], tuple[Tape, R]]
-) -> tuple[Tape, tuple[R, ...]]:
+    tape: S, xs: Sequence[A], ys: Sequence[B], f: Callable[[S, A, B], tuple[S, R]]
+) -> tuple[S, tuple[R, ...]]:
     """Thread ``tape`` through ``f`` over pairs from ``xs`` and ``ys``, which must be as long.
 
     >>> tape, xs = map_tape(new(), [1.0, 2.0], var)

@@ -8,6 +8,7 @@ import math
 import os
 import re
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -17,6 +18,7 @@ from pyrsistent import pvector
 from functional_gpt import checkpoint as C
 from functional_gpt import rng as R
 from functional_gpt import tokenizer as tk
+from functional_gpt.datasets import DataSource
 from functional_gpt.model import Config
 from functional_gpt.optim import Adam, AdamState
 from functional_gpt.tape import Node, Tape
@@ -61,7 +63,16 @@ def checkpoints(draw: st.DrawFn) -> C.Checkpoint:
     tape = Tape(pvector([Node(x, (), (), "var") for x in values]))
     state = TrainState(cfg, tape, AdamState(tuple(m), tuple(v), step))
     seed = draw(st.integers(-(2**70), 2**70))
-    return C.Checkpoint(state, tok, seed, rng, steps, hyper)
+    data = draw(st.one_of(st.none(), st.builds(
+        DataSource,
+        st.sampled_from(["path", "url"]),
+        st.text(chars_utf8, min_size=1, max_size=30),
+        st.text("0123456789abcdef", min_size=64, max_size=64),
+        st.integers(1, 10**6),
+    ), st.builds(DataSource, st.just("bundled"), st.none(),
+                 st.text("0123456789abcdef", min_size=64, max_size=64), st.integers(1, 10**6))))
+    holdout = draw(st.integers(0, 1000))
+    return C.Checkpoint(state, tok, seed, rng, steps, hyper, data, holdout)
 
 
 def bits(xs) -> tuple[bytes, ...]:
@@ -78,6 +89,7 @@ def assert_same(a: C.Checkpoint, b: C.Checkpoint) -> None:
     assert bits(a.state.adam.v) == bits(b.state.adam.v)
     assert a.state.adam.step == b.state.adam.step
     assert (a.seed, a.steps, a.hyper) == (b.seed, b.steps, b.hyper)
+    assert (a.data, a.holdout) == (b.data, b.holdout)
     assert R.to_cpython(a.rng) == R.to_cpython(b.rng)
     # The restored random state draws the same numbers.
     assert R.gauss_many(a.rng, 3)[1] == R.gauss_many(b.rng, 3)[1]
@@ -115,7 +127,7 @@ def test_json_layout_follows_the_architecture(ckpt):
         assert {k: (len(m), len(m[0])) for k, m in mats.items()} == expected
         flat = [x for m in mats.values() for row in m for x in row]
         assert bits(flat) == bits(n[0] for n in ckpt.state.tape.nodes)
-    assert obj["format"] == "functional-gpt-checkpoint" and obj["version"] == 1
+    assert obj["format"] == "functional-gpt-checkpoint" and obj["version"] == 2
     assert "".join(obj["vocab"]) == ckpt.tokenizer.chars
     assert len(obj["rng"]["mt"]) == 624
 
@@ -164,7 +176,8 @@ def test_save_replaces_an_existing_file_atomically(tmp_path):
 def _valid_obj() -> dict:
     tok = tk.build(["ann", "bob"])
     rng, state = init_state(R.seed(1), Config(tok.vocab_size, n_embd=2, n_head=1, block_size=3))
-    return json.loads(C.dumps(C.Checkpoint(state, tok, 1, rng, 10)))
+    data = DataSource("path", "/data/names.txt", "ab" * 32, 2)
+    return json.loads(C.dumps(C.Checkpoint(state, tok, 1, rng, 10, Adam(), data, 1)))
 
 
 def _set(obj: dict, path: str, value) -> dict:
@@ -188,7 +201,7 @@ DEL = object()
 FAULTS = [
     ("format", "something-else", "not a functional-gpt checkpoint"),
     ("format", DEL, "not a functional-gpt checkpoint"),
-    ("version", 2, "version 2 is not supported"),
+    ("version", 3, "version 3 is not supported"),
     ("version", "1", "version '1' is not supported"),
     ("version", True, "version True is not supported"),
     ("config", DEL, "missing field 'config'"),
@@ -232,6 +245,17 @@ FAULTS = [
     ("rng/mt", [1, 2, 3], "bad 'rng'"),
     ("rng/pos", 625, "bad 'rng'"),
     ("rng/gauss_next", "x", "not a number"),
+    ("data", 5, "'data' has the wrong type"),
+    ("data/kind", "ftp", "'data.kind' is 'ftp'"),
+    ("data/kind", DEL, "missing field 'data.kind'"),
+    ("data/location", None, "'data.location'"),
+    ("data/location", 7, "'data.location'"),
+    ("data/sha256", "xyz", "not a SHA-256"),
+    ("data/sha256", "AB" * 32, "not a SHA-256"),
+    ("data/docs", "2", "wrong type"),
+    ("holdout", -1, "'holdout' is -1"),
+    ("holdout", DEL, "missing field 'holdout'"),
+    ("holdout", 1.5, "wrong type"),
 ]
 
 
@@ -313,3 +337,31 @@ def test_load_names_the_file_and_the_fault(tmp_path, content, message):
 def test_load_of_a_directory_is_a_checkpoint_error(tmp_path):
     with pytest.raises(C.CheckpointError, match="directory"):
         C.load(tmp_path)
+
+
+# ------------------------------------------------------------------ version 1
+
+V1 = Path(__file__).resolve().parent / "data" / "checkpoint_v1.json"
+V1_NAMES = V1.parent / "v1_names.txt"
+
+
+def test_a_version_1_file_still_loads() -> None:
+    """tests/data/checkpoint_v1.json was written by the version-1 code (8 steps on
+    v1_names.txt, seed 5, n_embd 4, 2 heads, block size 6); it loads with no data record, and
+    its parameters are those of the naive mutable reference trained the same way."""
+    from reference_microgpt import Reference
+
+    ckpt = C.load(V1)
+    assert ckpt.data is None and ckpt.holdout == 0
+    assert (ckpt.seed, ckpt.steps, ckpt.state.adam.step) == (5, 8, 8)
+    docs = V1_NAMES.read_text().split()
+    ref = Reference(docs, seed=5, steps=8, n_layer=1, n_embd=4, n_head=2, block_size=6)
+    for _ in range(8):
+        ref.step()
+    got = [n[0] for n in ckpt.state.tape.nodes]
+    assert all(abs(a - b) <= 1e-12 * max(1.0, abs(b)) for a, b in zip(got, ref.params_flat()))
+    assert len(got) == len(ref.params_flat())
+    # written again, it becomes version 2 and reads back the same
+    again = C.loads(C.dumps(ckpt))
+    assert json.loads(C.dumps(ckpt))["version"] == 2
+    assert_same(ckpt, again)

@@ -284,7 +284,7 @@ def _mismatch(text: str) -> str:
 
 
 def _wrong_version(text: str) -> str:
-    return text.replace('"version": 1', '"version": 7', 1)
+    return text.replace('"version": 2', '"version": 7', 1)
 
 
 @pytest.mark.parametrize(
