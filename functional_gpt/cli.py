@@ -622,7 +622,10 @@ def _score(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextI
         except T.NonFiniteError:
             raise
         except ValueError as e:
-            parser.error(f"{text!r}: {str(e).removeprefix('encode: ')}")
+            message = str(e)
+            if message.startswith("encode: "):
+                message = f"{text!r}: {message.removeprefix('encode: ')}"
+            parser.error(message)
     for s in results:
         if args.json:
             print(json.dumps(s._asdict(), ensure_ascii=False), file=out)
