@@ -19,8 +19,10 @@ do the same step by step; ``train.prepare`` is the set-up both share.
 
 On a terminal the step lines are one live line (with steps/s and time left);
 piped, they are one line per step. ``--quiet`` prints only the sampled names,
-one per line and nothing else. Exit status: 0 done, 1 bad data, checkpoint
-or output path, 2 bad arguments, 130 interrupted (Ctrl-C).
+one per line and nothing else. ``train --resume`` continues a saved run
+exactly; ``eval`` and ``score`` judge a saved model; ``plot`` draws logs.
+Exit status: 0 done, 1 bad data, checkpoint or output path, or a diverged
+run, 2 bad arguments, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 
 >>> main(["sample", "--load", "/no/such/checkpoint.json"])
 1
