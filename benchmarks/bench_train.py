@@ -90,6 +90,15 @@ class Functional:
         return tk.decode(tok, out)
 
 
+def pvector_kind() -> str:
+    """Which PVector pyrsistent gives here: its C extension or the pure-Python one."""
+    from pyrsistent import pvector
+
+    kind = type(pvector())
+    c = kind.__module__ == "pvectorc"
+    return f"{'C extension' if c else 'pure Python'} ({kind.__module__}.{kind.__name__})"
+
+
 def timed(f):
     t0 = time.perf_counter()
     out = f()
@@ -234,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     source, docs = load(args.data)
     print(f"# functional_gpt benchmark: {source}, {len(docs)} docs, config {config_kw}")
     print(f"# {platform.python_implementation()} {platform.python_version()}, "
-          f"{platform.machine()}, {time.strftime('%Y-%m-%d')}")
+          f"{platform.machine()}, {time.strftime('%Y-%m-%d')}; pyrsistent's PVector: "
+          f"{pvector_kind()}")
     r = side_by_side(docs, config_kw, args.rounds, args.per_round, args.samples)
     with fewer_gc_collections():  # the setting `python -m functional_gpt` trains with
         g = side_by_side(docs, config_kw, args.rounds, args.per_round, 0)

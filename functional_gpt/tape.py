@@ -110,25 +110,34 @@ class Node(NamedTuple):
 
 
 class Tape:
-    """An immutable tape: a persistent vector of nodes. Build one with ``new()``.
+    """An immutable tape: its leading leaves as a tuple, then a persistent vector of nodes.
 
-    ``len(tape)`` is its number of nodes; ``tape.nodes`` is the pvector itself,
-    each node a plain tuple in ``Node``'s field order.
+    ``len(tape)`` is its number of nodes. A tape made by ``leaves``,
+    ``update`` or ``reset`` (the parameters of a model) keeps their values in
+    ``tape.base``, a plain tuple of floats: every node ``i < len(tape.base)``
+    is the leaf ``(base[i], (), (), "var")``. The nodes pushed after them live
+    in ``tape.rest``, a pyrsistent pvector of plain tuples in ``Node``'s field
+    order, node ``i`` at ``rest[i - len(base)]``. The split is for speed:
+    a training step reads its parameters tens of thousands of times, and a
+    tuple is read at C speed whether or not pyrsistent has its C extension.
+    ``tape.nodes`` gives every node as one pvector (built on demand).
 
-    >>> tape, _ = var(new(), 1.5)
-    >>> len(tape), tape.nodes[0]
-    (1, (1.5, (), (), 'var'))
-    >>> tape.nodes = None
+    >>> tape, _ = var(leaves([0.5]), 1.5)
+    >>> len(tape), tape.base, tape.rest[0], tape.nodes[0]
+    (2, (0.5,), (1.5, (), (), 'var'), (0.5, (), (), 'var'))
+    >>> tape.rest = None
     Traceback (most recent call last):
     ...
     AttributeError: a Tape is immutable
     """
 
-    __slots__ = ("nodes",)
-    nodes: PVector[NodeTuple]
+    __slots__ = ("rest", "base")
+    rest: PVector[NodeTuple]
+    base: tuple[float, ...]
 
-    def __init__(self, nodes: PVector[NodeTuple]) -> None:
-        object.__setattr__(self, "nodes", nodes)
+    def __init__(self, rest: PVector[NodeTuple], base: tuple[float, ...] = ()) -> None:
+        object.__setattr__(self, "rest", rest)
+        object.__setattr__(self, "base", base)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("a Tape is immutable")
@@ -136,22 +145,34 @@ class Tape:
     def __delattr__(self, name: str) -> None:
         raise AttributeError("a Tape is immutable")
 
+    @property
+    def nodes(self) -> PVector[NodeTuple]:
+        """Every node, in id order, as one pvector of plain tuples."""
+        if not self.base:
+            return self.rest
+        leaves: list[NodeTuple] = [(x, (), (), "var") for x in self.base]  # local transient
+        return pvector(leaves).extend(self.rest)
+
     def __len__(self) -> int:
-        return len(self.nodes)
+        return len(self.base) + len(self.rest)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Tape) and self.nodes == other.nodes
+        if not isinstance(other, Tape):
+            return False
+        if len(self.base) == len(other.base):
+            return self.base == other.base and self.rest == other.rest
+        return self.nodes == other.nodes
 
     def __hash__(self) -> int:
         return hash(self.nodes)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Tape, (self.nodes,))
+        return (Tape, (self.rest, self.base))
 
     def __repr__(self) -> str:
-        leaves = builtins.sum(1 for node in self.nodes if not node[1])
-        edges = builtins.sum(len(node[1]) for node in self.nodes)
-        return f"<Tape: {len(self.nodes)} nodes ({leaves} leaves), {edges} edges>"
+        leaves = len(self.base) + builtins.sum(1 for node in self.rest if not node[1])
+        edges = builtins.sum(len(node[1]) for node in self.rest)
+        return f"<Tape: {len(self)} nodes ({leaves} leaves), {edges} edges>"
 
     def _repr_html_(self) -> str:
         """How Jupyter shows a tape: ``html_table``, the Wengert list as an HTML table."""
@@ -171,7 +192,8 @@ class NonFiniteError(ValueError):
     """
 
 
-_EMPTY = Tape(pvector())
+_EMPTY_RUN: PVector[NodeTuple] = pvector()
+_EMPTY = Tape(_EMPTY_RUN)
 
 
 def new() -> Tape:
@@ -187,28 +209,42 @@ def new() -> Tape:
 
 
 def _bad_id(tape: Tape, op: str, i: object) -> IndexError:
-    return IndexError(f"{op}: node id {i!r} is not on this tape of {len(tape.nodes)} nodes")
+    return IndexError(f"{op}: node id {i!r} is not on this tape of {len(tape)} nodes")
 
 
 def _value(tape: Tape, op: str, i: int) -> float:
     """The value of node ``i``, or IndexError naming ``op`` when ``i`` is not on the tape."""
     if type(i) is not int or i < 0:
         raise _bad_id(tape, op, i)
+    base = tape.base
     try:
-        return tape.nodes[i][0]
+        return base[i] if i < len(base) else tape.rest[i - len(base)][0]
     except IndexError:
         raise _bad_id(tape, op, i) from None
 
 
 def _values(tape: Tape, op: str, ids: Sequence[int]) -> list[float]:
-    """The values of many nodes, checked as ``_value`` does (fast path for n-ary ops)."""
-    nodes = tape.nodes
+    """The values of many nodes, checked as ``_value`` does (fast path for n-ary ops).
+
+    The common cases are all parameters (read from the base tuple by a C-level
+    ``map``) or all pushed nodes (read from the pvector).
+    """
+    base = tape.base
+    nb = len(base)
     try:
-        if ids and min(ids) < 0:
+        if not ids:
+            return []
+        lo, hi = min(ids), max(ids)
+        if lo < 0:
             raise IndexError
-        return [nodes[i][0] for i in ids]
+        if hi < nb:
+            return list(map(base.__getitem__, ids))
+        rest = tape.rest
+        if lo >= nb:
+            return [rest[i - nb][0] for i in ids]
+        return [base[i] if i < nb else rest[i - nb][0] for i in ids]
     except (IndexError, TypeError):
-        bad = next(i for i in ids if type(i) is not int or not 0 <= i < len(nodes))
+        bad = next(i for i in ids if type(i) is not int or not 0 <= i < len(tape))
         raise _bad_id(tape, op, bad) from None
 
 
@@ -275,9 +311,9 @@ def push(
     """
     if not _isfinite(value):
         raise NonFiniteError(f"{op}: result {value!r} is not finite")
-    nodes = tape.nodes
+    rest = tape.rest
     node = (value, tuple(inputs), tuple(local_grads), op)  # tuple(): nothing mutable on a tape
-    return Tape(nodes.append(node)), len(nodes)
+    return Tape(rest.append(node), tape.base), len(tape.base) + len(rest)
 
 
 def push_many(tape: Tape, new_nodes: Sequence[NodeTuple]) -> tuple[Tape, tuple[int, ...]]:
@@ -297,9 +333,9 @@ def push_many(tape: Tape, new_nodes: Sequence[NodeTuple]) -> tuple[Tape, tuple[i
     if not all(_isfinite(node[0]) for node in new_nodes):
         value, _, _, op = next(node for node in new_nodes if not _isfinite(node[0]))
         raise NonFiniteError(f"{op}: result {value!r} is not finite")
-    nodes = tape.nodes
-    first = len(nodes)
-    return Tape(nodes.extend(new_nodes)), tuple(range(first, first + len(new_nodes)))
+    rest = tape.rest
+    first = len(tape.base) + len(rest)
+    return Tape(rest.extend(new_nodes), tape.base), tuple(range(first, first + len(new_nodes)))
 
 
 def leaves(xs: Iterable[float]) -> Tape:
@@ -324,7 +360,7 @@ def _leaves(op: str, xs: Sequence[float]) -> Tape:
     if not all_finite:
         for x in xs:
             _finite(op, x)  # raises the TypeError or ValueError that names the value
-    return Tape(pvector([(float(x), (), (), "var") for x in xs]))
+    return Tape(_EMPTY_RUN, tuple(map(float, xs)))
 
 
 def var(tape: Tape, x: float) -> tuple[Tape, int]:
@@ -377,7 +413,10 @@ def node(tape: Tape, i: int) -> Node:
     ((0,), 'exp')
     """
     _value(tape, "node", i)
-    return Node._make(tape.nodes[i])
+    base = tape.base
+    if i < len(base):
+        return Node(base[i], (), (), "var")
+    return Node._make(tape.rest[i - len(base)])
 
 
 def values(tape: Tape, ids: Iterable[int]) -> tuple[float, ...]:
@@ -659,21 +698,22 @@ def backward(tape: Tape, root: int) -> PVector[float]:
     [5.0, 3.0, 1.0, 1.0]
     """
     _value(tape, "backward", root)
-    nodes = tape.nodes
-    # The leaves below the first node with inputs pass nothing on: stop there.
-    # (Found by a C-level scan; in training these are the parameters.)
-    first_op = next(compress(count(), map(_inputs_of, nodes)), root)
+    nb = len(tape.base)
     # Local transient (runST-style): this list is written only here and frozen
     # into a pvector before it is returned; nobody else ever sees it.
-    adjoint = [0.0] * len(nodes)
+    adjoint = [0.0] * len(tape)
     adjoint[root] = 1.0
-    i = root
-    for node in reversed(nodes[first_op : root + 1]):
-        g = adjoint[i]
-        i -= 1
-        if g:  # a zero adjoint would only add zeros to the inputs
-            for j, local in zip(node[1], node[2]):  # inputs, local gradients
-                adjoint[j] += local * g
+    if root >= nb:  # the base holds leaves only: they pass nothing on
+        pushed = tape.rest.tolist()[: root - nb + 1]  # local: the pushed nodes up to root
+        # Leaves before the first node with inputs pass nothing on either: stop there.
+        first_op = next(compress(count(), map(_inputs_of, pushed)), len(pushed) - 1)
+        i = root
+        for node in reversed(pushed[first_op:]):
+            g = adjoint[i]
+            i -= 1
+            if g:  # a zero adjoint would only add zeros to the inputs
+                for j, local in zip(node[1], node[2]):  # inputs, local gradients
+                    adjoint[j] += local * g
     return pvector(adjoint)
 
 
@@ -704,13 +744,13 @@ def reset(tape: Tape, num_params: int) -> Tape:
     >>> values(reset(tape, 2), [0, 1])
     (0.5, -1.0)
     """
-    nodes = tape.nodes
-    if type(num_params) is not int or not 0 <= num_params <= len(nodes):
-        raise ValueError(f"reset: num_params {num_params!r} is not in 0..{len(nodes)}")
-    kept = nodes[:num_params]
-    if all(not node[1] for node in kept):
-        return Tape(kept)
-    return Tape(pvector((node[0], (), (), "var") for node in kept))
+    if type(num_params) is not int or not 0 <= num_params <= len(tape):
+        raise ValueError(f"reset: num_params {num_params!r} is not in 0..{len(tape)}")
+    base = tape.base
+    if num_params <= len(base):
+        return Tape(_EMPTY_RUN, base[:num_params])
+    kept = tape.rest.tolist()[: num_params - len(base)]
+    return Tape(_EMPTY_RUN, base + tuple([node[0] for node in kept]))
 
 
 def update(tape: Tape, new_values: Sequence[float]) -> Tape:
@@ -724,8 +764,8 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     >>> nxt, values(nxt, [0, 1]), values(tape, [0, 1])
     (<Tape: 2 nodes (2 leaves), 0 edges>, (0.25, 2.0), (0.5, -1.0))
     """
-    if len(new_values) > len(tape.nodes):
-        raise ValueError(f"update: {len(new_values)} values for a tape of {len(tape.nodes)} nodes")
+    if len(new_values) > len(tape):
+        raise ValueError(f"update: {len(new_values)} values for a tape of {len(tape)} nodes")
     return _leaves("update", new_values)
 
 
