@@ -129,16 +129,21 @@ def linear(
     x = tuple(x)
     xv = T._values(tape, "linear", x)
     n = len(x)
-    # Local transient: a list of new nodes, appended to the persistent vector in one go.
-    new_nodes = []
+    base = tape.base
+    wvs: list[Sequence[float]] = []  # local transient: each row's weights
     for row in w:
-        row = tuple(row)
-        if len(row) != n:
-            raise ValueError(f"linear: row of {len(row)} weights for an input of {n}")
-        wv = T._values(tape, "linear", row)
-        (value,) = dot_values(xv, (wv,))
-        new_nodes.append((value, row + x, (*xv, *wv), "dot"))
-    return T.push_many(tape, new_nodes)
+        wv: Sequence[float]
+        if type(row) is range and row.step == 1 and 0 <= row.start and row.stop <= len(base):
+            wv = base[row.start : row.stop]  # parameters (model.layout's rows): one C-level slice
+        else:
+            wv = T._values(tape, "linear", tuple(row))
+        if len(wv) != n:
+            raise ValueError(f"linear: row of {len(wv)} weights for an input of {n}")
+        wvs.append(wv)
+    return T.push_many(tape, [
+        (value, (*row, *x), (*xv, *wv), "dot")
+        for value, row, wv in zip(dot_values(xv, wvs), w, wvs)
+    ])
 
 
 def scaled_dots(

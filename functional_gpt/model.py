@@ -53,7 +53,7 @@ INIT_STD = 0.08
 
 S = TypeVar("S")  # the state a forward pass threads: a Tape, or None on plain floats
 # Rows of node ids on the tape; rows of floats for ``infer``.
-Matrix = tuple[tuple[Any, ...], ...]
+Matrix = tuple[Sequence[Any], ...]
 # Per layer: (keys, values), each a tuple with one vector (ids or floats) per position so far.
 Cache = tuple[tuple[tuple[tuple[Any, ...], ...], tuple[tuple[Any, ...], ...]], ...]
 
@@ -153,14 +153,17 @@ def num_params(config: Config) -> int:
 def named_matrices(config: Config) -> tuple[tuple[str, Matrix], ...]:
     """Return ``(name, matrix of node ids)`` for every weight matrix, in order.
 
-    >>> named_matrices(Config(vocab_size=2, n_embd=1, n_head=1, block_size=1))[:2]
-    (('wte', ((0,), (1,))), ('wpe', ((2,),)))
+    Each row is a ``range`` of consecutive ids (an immutable sequence of ints),
+    which lets ``layers.linear`` read a row of parameters as one slice.
+
+    >>> named_matrices(Config(vocab_size=2, n_embd=2, n_head=1, block_size=1))[:2]
+    (('wte', (range(0, 2), range(2, 4))), ('wpe', (range(4, 6),)))
     """
     out = []  # local transient
     start = 0
     for name, rows, cols in matrix_shapes(config):
         row_starts = range(start, start + rows * cols, cols)
-        out.append((name, tuple(tuple(range(r, r + cols)) for r in row_starts)))
+        out.append((name, tuple(range(r, r + cols) for r in row_starts)))
         start += rows * cols
     return tuple(out)
 
@@ -170,7 +173,7 @@ def layout(config: Config) -> Params:
     """Return the ``Params`` record of node ids: where each weight lives on the tape.
 
     >>> params = layout(Config(vocab_size=27))
-    >>> params.wte[0][:3], params.layers[0].mlp_fc2[-1][-1]
+    >>> tuple(params.wte[0][:3]), params.layers[0].mlp_fc2[-1][-1]
     ((0, 1, 2), 4191)
     """
     mats = dict(named_matrices(config))

@@ -26,9 +26,11 @@ from __future__ import annotations
 import builtins
 import html
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, count
 from operator import itemgetter
+from operator import mul as _mul
 from typing import Any, NamedTuple, TypeVar
 
 from pyrsistent import PVector, pvector
@@ -251,9 +253,7 @@ def _values(tape: Tape, op: str, ids: Sequence[int]) -> list[float]:
 def fold_sum(xs: Iterable[float]) -> float:
     """Return the left fold ``((0.0 + x0) + x1) + ...``: how microgpt.py sums its Values.
 
-    Every sum that decides a value goes through here or ``fold_dot``; builtin
-    ``sum`` on floats is compensated from Python 3.12 on and would round
-    differently.
+    Every sum that decides a value goes through here or ``fold_dot``.
 
     >>> fold_sum([0.1, 0.2, 0.3])      # ((0.0 + 0.1) + 0.2) + 0.3, not the exact 0.6
     0.6000000000000001
@@ -274,6 +274,21 @@ def fold_dot(xs: Iterable[float], ys: Iterable[float]) -> float:
     for x, y in zip(xs, ys):
         total += x * y
     return total
+
+
+if sys.version_info < (3, 12):
+    # Up to Python 3.11, builtin sum over floats is this same left fold, done in C:
+    # 0 + x0 is x0 exactly, then one double addition per item. From 3.12 on it is
+    # compensated (Neumaier) and rounds differently, so the loops above are used there.
+    _loop_sum, _loop_dot = fold_sum, fold_dot
+
+    def fold_sum(xs: Iterable[float]) -> float:  # noqa: F811 - the same fold, in C
+        return float(builtins.sum(xs))
+
+    def fold_dot(xs: Iterable[float], ys: Iterable[float]) -> float:  # noqa: F811
+        return float(builtins.sum(map(_mul, xs, ys)))
+
+    fold_sum.__doc__, fold_dot.__doc__ = _loop_sum.__doc__, _loop_dot.__doc__
 
 
 def _finite(op: str, x: object) -> float:
