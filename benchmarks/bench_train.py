@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from floor import Floor  # noqa: E402
 from reference_microgpt import Reference  # noqa: E402
 
 import functional_gpt.tape as T  # noqa: E402
@@ -110,17 +111,21 @@ def side_by_side(docs, config_kw, rounds, per_round, samples):
     steps = rounds * per_round
     base = Reference(docs, steps=steps, **config_kw)
     func = Functional(docs, config_kw, steps)
-    t_base, t_func, worst = [], [], 0.0
+    floor = Floor(docs, steps=steps, **config_kw)
+    t_base, t_func, t_floor, worst, worst_floor = [], [], [], 0.0, 0.0
     for _ in range(rounds):
-        for impl, times, losses in ((base, t_base, []), (func, t_func, [])):
+        for impl, times, losses in ((base, t_base, []), (func, t_func, []),
+                                    (floor, t_floor, [])):
             for _ in range(per_round):
                 ms, loss = timed(impl.step)
                 times.append(ms)
                 losses.append(loss)
             if impl is base:
                 base_losses = losses
-            else:
+            elif impl is func:
                 worst = max([worst] + [abs(a - b) for a, b in zip(base_losses, losses)])
+            else:
+                worst_floor = max([worst_floor] + [abs(a - b) for a, b in zip(base_losses, losses)])
     doc = func.tokens[0]
     nodes_f, edges_f = func.graph_size(doc)
     nodes_b, edges_b = base.graph_size(list(doc))
@@ -137,6 +142,8 @@ def side_by_side(docs, config_kw, rounds, per_round, samples):
         "steps": steps,
         "ms_step_baseline": statistics.median(t_base),
         "ms_step_functional": statistics.median(t_func),
+        "ms_step_floor": statistics.median(t_floor),
+        "max_loss_diff_floor": worst_floor,
         "max_loss_diff": worst,
         "graph_doc_len": len(doc),
         "nodes_baseline": nodes_b,
@@ -277,6 +284,17 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(r["max_loss_diff"], g["max_loss_diff"])
     print(f"largest loss difference over {r['steps']} steps: {worst:.3g}; "
           f"samples equal: {r['samples_equal']}")
+    print()
+    print("| the floor of pure CPython (benchmarks/floor.py: no autograd) | ms/step | "
+          "functional_gpt / floor |")
+    print("| --- | ---: | ---: |")
+    print(f"| default garbage collector (median of {r['steps']}) | {r['ms_step_floor']:.2f} | "
+          f"{r['ms_step_functional'] / r['ms_step_floor']:.2f}x |")
+    print(f"| the CLI's garbage-collector setting | {g['ms_step_floor']:.2f} | "
+          f"{g['ms_step_functional'] / g['ms_step_floor']:.2f}x |")
+    print()
+    print(f"the floor's largest loss difference from the baseline: "
+          f"{max(r['max_loss_diff_floor'], g['max_loss_diff_floor']):.3g}")
     if args.scaling:
         print()
         print("| config | forward multiply-adds per step (mean) | ms/step | us per multiply-add "

@@ -123,6 +123,9 @@ class Tape:
     a training step reads its parameters tens of thousands of times, and a
     tuple is read at C speed whether or not pyrsistent has its C extension.
     ``tape.nodes`` gives every node as one pvector (built on demand).
+    ``tape.last`` holds the nodes of the latest push as a tuple too (a
+    layer mostly reads what the layer before it pushed), so those reads
+    need not go through the pvector either.
 
     >>> tape, _ = var(leaves([0.5]), 1.5)
     >>> len(tape), tape.base, tape.rest[0], tape.nodes[0]
@@ -133,13 +136,18 @@ class Tape:
     AttributeError: a Tape is immutable
     """
 
-    __slots__ = ("rest", "base")
+    __slots__ = ("rest", "base", "last")
     rest: PVector[NodeTuple]
     base: tuple[float, ...]
+    last: tuple[NodeTuple, ...]  # the latest pushed nodes: the end of ``rest``
 
-    def __init__(self, rest: PVector[NodeTuple], base: tuple[float, ...] = ()) -> None:
+    def __init__(
+        self, rest: PVector[NodeTuple], base: tuple[float, ...] = (),
+        last: tuple[NodeTuple, ...] = (),
+    ) -> None:
         object.__setattr__(self, "rest", rest)
         object.__setattr__(self, "base", base)
+        object.__setattr__(self, "last", last)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("a Tape is immutable")
@@ -169,7 +177,7 @@ class Tape:
         return hash(self.nodes)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Tape, (self.rest, self.base))
+        return (Tape, (self.rest, self.base, self.last))
 
     def __repr__(self) -> str:
         leaves = len(self.base) + builtins.sum(1 for node in self.rest if not node[1])
@@ -220,7 +228,10 @@ def _value(tape: Tape, op: str, i: int) -> float:
         raise _bad_id(tape, op, i)
     base = tape.base
     try:
-        return base[i] if i < len(base) else tape.rest[i - len(base)][0]
+        if i < len(base):
+            return base[i]
+        j = i - len(base) - len(tape.rest) + len(tape.last)  # position in ``last``
+        return tape.last[j][0] if j >= 0 else tape.rest[i - len(base)][0]
     except IndexError:
         raise _bad_id(tape, op, i) from None
 
@@ -241,7 +252,10 @@ def _values(tape: Tape, op: str, ids: Sequence[int]) -> list[float]:
             raise IndexError
         if hi < nb:
             return list(map(base.__getitem__, ids))
-        rest = tape.rest
+        rest, last = tape.rest, tape.last
+        first_last = nb + len(rest) - len(last)  # the id of last[0]
+        if lo >= first_last:  # all pushed by the latest push: read the tuple
+            return [last[i - first_last][0] for i in ids]
         if lo >= nb:
             return [rest[i - nb][0] for i in ids]
         return [base[i] if i < nb else rest[i - nb][0] for i in ids]
@@ -328,7 +342,7 @@ def push(
         raise NonFiniteError(f"{op}: result {value!r} is not finite")
     rest = tape.rest
     node = (value, tuple(inputs), tuple(local_grads), op)  # tuple(): nothing mutable on a tape
-    return Tape(rest.append(node), tape.base), len(tape.base) + len(rest)
+    return Tape(rest.append(node), tape.base, (node,)), len(tape.base) + len(rest)
 
 
 def push_many(tape: Tape, new_nodes: Sequence[NodeTuple]) -> tuple[Tape, tuple[int, ...]]:
@@ -350,7 +364,8 @@ def push_many(tape: Tape, new_nodes: Sequence[NodeTuple]) -> tuple[Tape, tuple[i
         raise NonFiniteError(f"{op}: result {value!r} is not finite")
     rest = tape.rest
     first = len(tape.base) + len(rest)
-    return Tape(rest.extend(new_nodes), tape.base), tuple(range(first, first + len(new_nodes)))
+    batch = tuple(new_nodes)  # frozen: the caller's list is not kept
+    return Tape(rest.extend(batch), tape.base, batch), tuple(range(first, first + len(batch)))
 
 
 def leaves(xs: Iterable[float]) -> Tape:

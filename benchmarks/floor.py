@@ -1,0 +1,210 @@
+"""The floor of pure CPython: microgpt.py's algorithm with no autograd at all.
+
+Plain lists of floats, the backward pass derived by hand, Adam in place, and
+every vector operation a C-level pipeline (``map``/``zip``/``sum`` or
+``math.sumprod`` over whole rows) instead of a Python loop per number. Rows
+whose upstream gradient is an exact zero (what ReLU leaves) are skipped. It is
+a benchmark contestant, not part of the package: the question it answers is how
+much a general tape costs over code that knows its one model.
+
+It computes the same losses as microgpt.py to about 1e-15 (its sums may round
+differently: ``sum`` is compensated from Python 3.12 on), which
+``bench_train.py`` checks against the mutable reference before timing it.
+
+    from floor import Floor
+    f = Floor(docs, steps=1000)      # set up as microgpt.py (shuffle, vocabulary, init)
+    loss = f.step()                  # one training step on the next document
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import repeat
+from operator import add, mul, sub, truediv
+
+from functional_gpt import model, train
+
+try:
+    from math import sumprod as _sumprod  # type: ignore[attr-defined]  # Python 3.12+
+except ImportError:  # Python 3.10, 3.11: sum over floats is a plain left fold in C
+
+    def _sumprod(xs, ys):  # type: ignore[misc]
+        return sum(map(mul, xs, ys))
+
+
+def _matvec(w, x):
+    return [_sumprod(row, x) for row in w]
+
+
+def _rmsnorm(x):
+    """(x * s, s, ms_eps) with s = (mean(x^2) + 1e-5) ** -0.5, as microgpt.py."""
+    ms_eps = _sumprod(x, x) * len(x) ** -1 + 1e-5
+    s = ms_eps**-0.5
+    return list(map(mul, x, repeat(s))), s, ms_eps
+
+
+def _rmsnorm_back(x, s, ms_eps, dy):
+    """d(loss)/dx for y = x * s(x)."""
+    k = _sumprod(dy, x) * (-0.5 * ms_eps**-1.5 * len(x) ** -1) * 2.0
+    return list(map(add, map(mul, dy, repeat(s)), map(mul, x, repeat(k))))
+
+
+def _softmax(xs):
+    top = max(xs)
+    exps = [math.exp(v - top) for v in xs]
+    inv = sum(exps) ** -1
+    return [e * inv for e in exps]
+
+
+def _outer_into(dw, dy, x):
+    """dw[i] += dy[i] * x for every row i whose dy[i] is not zero (in place)."""
+    for i, g in enumerate(dy):
+        if g:
+            dw[i] = list(map(add, dw[i], map(mul, x, repeat(g))))
+
+
+def _matvec_t(wt, dy):
+    """w^T dy, from the transposed matrix."""
+    return [_sumprod(col, dy) for col in wt]
+
+
+class Floor:
+    """A microgpt model and its trainer over plain lists; ``step()`` trains on one document."""
+
+    def __init__(self, docs, n_layer=1, n_embd=16, n_head=4, block_size=16, seed=42, steps=1000,
+                 lr=0.01, beta1=0.85, beta2=0.99, eps=1e-8):
+        run = train.prepare(docs, seed, n_layer, n_embd, n_head, block_size)
+        self.tokens, self.steps, self.t = run.tokens, steps, 0
+        self.lr, self.b1, self.b2, self.eps = lr, beta1, beta2, eps
+        self.n_layer, self.n_head, self.hd = n_layer, n_head, n_embd // n_head
+        flat = list(train.param_values(run.state))
+        self.names, self.mats = [], []
+        start = 0
+        for name, rows, cols in model.matrix_shapes(run.state.config):
+            self.names.append(name)
+            self.mats.append([flat[start + r * cols: start + (r + 1) * cols] for r in range(rows)])
+            start += rows * cols
+        self.m = [[[0.0] * len(row) for row in mat] for mat in self.mats]
+        self.v = [[[0.0] * len(row) for row in mat] for mat in self.mats]
+
+    def params_flat(self):
+        return [x for mat in self.mats for row in mat for x in row]
+
+    def step(self):
+        tokens = self.tokens[self.t % len(self.tokens)]
+        mats = dict(zip(self.names, self.mats))
+        grads = {name: [[0.0] * len(row) for row in mat] for name, mat in mats.items()}
+        n = min(len(tokens) - 1, len(mats["wpe"]))
+        scale = (self.hd**0.5) ** -1
+        hd, L = self.hd, self.n_layer
+        keys = [[] for _ in range(L)]
+        vals = [[] for _ in range(L)]
+        saved = []
+        losses = []
+        # ---- forward, keeping what backward needs
+        for pos in range(n):
+            tok, target = tokens[pos], tokens[pos + 1]
+            x_in = list(map(add, mats["wte"][tok], mats["wpe"][pos]))
+            x, s0, m0 = _rmsnorm(x_in)
+            layer_saves = []
+            for li in range(L):
+                p = f"layer{li}."
+                xr1 = x
+                xn1, s1, m1 = _rmsnorm(x)
+                q = _matvec(mats[p + "attn_wq"], xn1)
+                k = _matvec(mats[p + "attn_wk"], xn1)
+                v = _matvec(mats[p + "attn_wv"], xn1)
+                keys[li].append(k)
+                vals[li].append(v)
+                heads = []
+                attn = []
+                for h in range(self.n_head):
+                    lo, hi = h * hd, (h + 1) * hd
+                    qh = q[lo:hi]
+                    logits = [_sumprod(qh, kt[lo:hi]) * scale for kt in keys[li]]
+                    w = _softmax(logits)
+                    out = [_sumprod(w, [vt[j] for vt in vals[li]]) for j in range(lo, hi)]
+                    heads.append(w)
+                    attn.extend(out)
+                o = _matvec(mats[p + "attn_wo"], attn)
+                x = list(map(add, o, xr1))
+                xr2 = x
+                xn2, s2, m2 = _rmsnorm(x)
+                h_pre = _matvec(mats[p + "mlp_fc1"], xn2)
+                h_act = [a if a > 0.0 else 0.0 for a in h_pre]
+                y = _matvec(mats[p + "mlp_fc2"], h_act)
+                x = list(map(add, y, xr2))
+                layer_saves.append((xr1, xn1, s1, m1, q, heads, attn, xr2, xn2, s2, m2, h_act))
+            logits = _matvec(mats["lm_head"], x)
+            probs = _softmax(logits)
+            losses.append(-math.log(probs[target]))
+            saved.append((tok, target, x_in, s0, m0, layer_saves, x, probs))
+        loss = (1 / n) * sum(losses)
+        # ---- backward by hand, last position first (keys and values collect later grads)
+        trans = {name: [list(col) for col in zip(*mat)] for name, mat in mats.items()}
+        dkeys = [[[0.0] * len(k) for k in keys[li]] for li in range(L)]
+        dvals = [[[0.0] * len(v) for v in vals[li]] for li in range(L)]
+        inv_n = 1 / n
+        for pos in range(n - 1, -1, -1):
+            tok, target, x_in, s0, m0, layer_saves, x_last, probs = saved[pos]
+            dlogits = [pr * inv_n for pr in probs]
+            dlogits[target] -= inv_n
+            _outer_into(grads["lm_head"], dlogits, x_last)
+            dx = _matvec_t(trans["lm_head"], dlogits)
+            for li in range(L - 1, -1, -1):
+                p = f"layer{li}."
+                xr1, xn1, s1, m1, q, heads, attn, xr2, xn2, s2, m2, h_act = layer_saves[li]
+                # MLP block: x = fc2(relu(fc1(rmsnorm(xr2)))) + xr2
+                _outer_into(grads[p + "mlp_fc2"], dx, h_act)
+                dh = _matvec_t(trans[p + "mlp_fc2"], dx)
+                dh = [g if a > 0.0 else 0.0 for g, a in zip(dh, h_act)]
+                _outer_into(grads[p + "mlp_fc1"], dh, xn2)
+                dxn2 = _matvec_t(trans[p + "mlp_fc1"], dh)
+                dx = list(map(add, dx, _rmsnorm_back(xr2, s2, m2, dxn2)))
+                # attention block: x = wo(attn(rmsnorm(xr1))) + xr1
+                _outer_into(grads[p + "attn_wo"], dx, attn)
+                dattn = _matvec_t(trans[p + "attn_wo"], dx)
+                dq = [0.0] * len(q)
+                ks, vs, dks, dvs = keys[li], vals[li], dkeys[li], dvals[li]
+                for h in range(self.n_head):
+                    lo, hi = h * hd, (h + 1) * hd
+                    w, dout = heads[h], dattn[lo:hi]
+                    dw = [_sumprod(dout, vt[lo:hi]) for vt in vs[: pos + 1]]
+                    for t, wt in enumerate(w):
+                        dvs[t][lo:hi] = map(add, dvs[t][lo:hi], map(mul, dout, repeat(wt)))
+                    dot_wdw = _sumprod(w, dw)
+                    dlog = [wt * (g - dot_wdw) * scale for wt, g in zip(w, dw)]
+                    qh = q[lo:hi]
+                    dqh = dq[lo:hi]
+                    for t, g in enumerate(dlog):
+                        if g:
+                            dqh = list(map(add, dqh, map(mul, ks[t][lo:hi], repeat(g))))
+                            dks[t][lo:hi] = map(add, dks[t][lo:hi], map(mul, qh, repeat(g)))
+                    dq[lo:hi] = dqh
+                _outer_into(grads[p + "attn_wq"], dq, xn1)
+                _outer_into(grads[p + "attn_wk"], dks[pos], xn1)
+                _outer_into(grads[p + "attn_wv"], dvs[pos], xn1)
+                dxn1 = _matvec_t(trans[p + "attn_wq"], dq)
+                dxn1 = list(map(add, dxn1, _matvec_t(trans[p + "attn_wk"], dks[pos])))
+                dxn1 = list(map(add, dxn1, _matvec_t(trans[p + "attn_wv"], dvs[pos])))
+                dx = list(map(add, dx, _rmsnorm_back(xr1, s1, m1, dxn1)))
+            dx_in = _rmsnorm_back(x_in, s0, m0, dx)
+            grads["wte"][tok] = list(map(add, grads["wte"][tok], dx_in))
+            grads["wpe"][pos] = list(map(add, grads["wpe"][pos], dx_in))
+        # ---- Adam, in place, with microgpt.py's operations
+        lr = self.lr * (1 - self.t / self.steps)
+        self.t += 1
+        b1, b2, eps = self.b1, self.b2, self.eps
+        c1, c2 = 1 - b1, 1 - b2
+        bias1, bias2 = 1 - b1**self.t, 1 - b2**self.t
+        for k, name in enumerate(self.names):
+            mat, ms, vs, gs = self.mats[k], self.m[k], self.v[k], grads[name]
+            for r, g in enumerate(gs):
+                m = ms[r] = list(map(add, map(mul, repeat(b1), ms[r]), map(mul, repeat(c1), g)))
+                v = vs[r] = list(map(add, map(mul, repeat(b2), vs[r]),
+                                     map(mul, repeat(c2), map(mul, g, g))))
+                step = map(truediv, map(mul, repeat(lr), map(truediv, m, repeat(bias1))),
+                           map(add, map(pow, map(truediv, v, repeat(bias2)), repeat(0.5)),
+                               repeat(eps)))
+                mat[r][:] = map(sub, mat[r], step)
+        return loss
