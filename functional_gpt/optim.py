@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
+from operator import add, mul, sub, truediv
 from typing import NamedTuple
 
 __all__ = ["Adam", "AdamState", "adam_init", "adam_step", "linear_decay"]
@@ -82,9 +84,15 @@ def adam_step(
     c1, c2 = 1 - b1, 1 - b2
     t = state.step + 1
     bias1, bias2 = 1 - b1**t, 1 - b2**t
-    new_m = tuple([b1 * m + c1 * g for m, g in zip(state.m, grads)])
-    new_v = tuple([b2 * v + c2 * g**2 for v, g in zip(state.v, grads)])
-    new_p = tuple(
-        [p - lr * (m / bias1) / ((v / bias2) ** 0.5 + eps) for p, m, v in zip(params, new_m, new_v)]
-    )
+    # The same float operations as the one-line forms in the comments, as C-level pipelines.
+    # m = b1 * m + c1 * g
+    new_m = tuple(map(add, map(mul, repeat(b1), state.m), map(mul, repeat(c1), grads)))
+    # v = b2 * v + c2 * g**2
+    new_v = tuple(map(add, map(mul, repeat(b2), state.v),
+                      map(mul, repeat(c2), map(pow, grads, repeat(2)))))
+    # p = p - lr * (m / bias1) / ((v / bias2) ** 0.5 + eps)
+    step = map(truediv,
+               map(mul, repeat(lr), map(truediv, new_m, repeat(bias1))),
+               map(add, map(pow, map(truediv, new_v, repeat(bias2)), repeat(0.5)), repeat(eps)))
+    new_p = tuple(map(sub, params, step))
     return new_p, AdamState(new_m, new_v, t)

@@ -66,6 +66,7 @@ __all__ = [
     "map_tape",
     "zip_map_tape",
     "backward",
+    "backward_as_tuple",
     "grad",
     "reset",
     "update",
@@ -727,10 +728,25 @@ def backward(tape: Tape, root: int) -> PVector[float]:
     >>> list(backward(tape, z))
     [5.0, 3.0, 1.0, 1.0]
     """
+    return pvector(backward_as_tuple(tape, root))
+
+
+def backward_as_tuple(tape: Tape, root: int) -> tuple[float, ...]:
+    """Return ``backward(tape, root)`` as a tuple: for callers that read every gradient once.
+
+    The optimizer reads each parameter's gradient once per step; a tuple
+    costs nothing to build from the fold's list, where a pvector (without
+    pyrsistent's C extension) costs a Python loop.
+
+    >>> tape, (x, y) = map_tape(new(), [3.0, 4.0], var)
+    >>> tape, z = mul(tape, x, y)
+    >>> backward_as_tuple(tape, z)
+    (4.0, 3.0, 1.0)
+    """
     _value(tape, "backward", root)
     nb = len(tape.base)
     # Local transient (runST-style): this list is written only here and frozen
-    # into a pvector before it is returned; nobody else ever sees it.
+    # into a tuple before it is returned; nobody else ever sees it.
     adjoint = [0.0] * len(tape)
     adjoint[root] = 1.0
     if root >= nb:  # the base holds leaves only: they pass nothing on
@@ -744,7 +760,7 @@ def backward(tape: Tape, root: int) -> PVector[float]:
             if g:  # a zero adjoint would only add zeros to the inputs
                 for j, local in zip(node[1], node[2]):  # inputs, local gradients
                     adjoint[j] += local * g
-    return pvector(adjoint)
+    return tuple(adjoint)
 
 
 def grad(grads: Sequence[float], i: int) -> float:

@@ -114,7 +114,10 @@ def param_values(state: TrainState) -> tuple[float, ...]:
     >>> len(param_values(state))
     4192
     """
-    return T.values(state.tape, range(len(state.tape)))
+    tape = state.tape
+    if len(tape.base) == len(tape):  # as after every step: all parameters in the base tuple
+        return tape.base
+    return T.values(tape, range(len(tape)))
 
 
 def loss_and_grads(state: TrainState, tokens: Sequence[int]) -> tuple[float, tuple[float, ...]]:
@@ -127,8 +130,8 @@ def loss_and_grads(state: TrainState, tokens: Sequence[int]) -> tuple[float, tup
     True
     """
     tape, loss = model.doc_loss(state.tape, model.layout(state.config), state.config, tokens)
-    grads = T.backward(tape, loss)
-    return T.data(tape, loss), tuple(grads[: len(state.tape)])
+    grads = T.backward_as_tuple(tape, loss)
+    return T.data(tape, loss), grads[: len(state.tape)]
 
 
 def train_step(
