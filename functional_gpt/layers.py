@@ -127,7 +127,7 @@ def linear(
     (11.0, 0.0)
     """
     x = tuple(x)
-    xv = T._values(tape, "linear", x)
+    xv = T.op_values(tape, "linear", x)
     n = len(x)
     base = tape.base
     wvs: list[Sequence[float]] = []  # local transient: each row's weights
@@ -136,7 +136,7 @@ def linear(
         if type(row) is range and row.step == 1 and 0 <= row.start and row.stop <= len(base):
             wv = base[row.start : row.stop]  # parameters (model.layout's rows): one C-level slice
         else:
-            wv = T._values(tape, "linear", tuple(row))
+            wv = T.op_values(tape, "linear", tuple(row))
         if len(wv) != n:
             raise ValueError(f"linear: row of {len(wv)} weights for an input of {n}")
         wvs.append(wv)
@@ -162,14 +162,14 @@ def scaled_dots(
     (5.5, (1.5, 2.0, 0.5, 1.0))
     """
     q = tuple(q)
-    qv = T._values(tape, "scaled_dots", q)
+    qv = T.op_values(tape, "scaled_dots", q)
     q_scaled = tuple([a * scale for a in qv])
     new_nodes = []  # local transient, appended in one go
     for k in keys:
         k = tuple(k)
         if len(k) != len(q):
             raise ValueError(f"scaled_dots: key of {len(k)} for a query of {len(q)}")
-        kv = T._values(tape, "scaled_dots", k)
+        kv = T.op_values(tape, "scaled_dots", k)
         (value,) = scaled_dot_values(qv, (kv,), scale)
         k_scaled = tuple([b * scale for b in kv])
         new_nodes.append((value, q + k, k_scaled + q_scaled, "scaled_dot"))
@@ -188,7 +188,7 @@ def add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, tuple[i
     xs, ys = tuple(xs), tuple(ys)
     if len(xs) != len(ys):
         raise ValueError(f"add: lengths differ ({len(xs)} and {len(ys)})")
-    xv, yv = T._values(tape, "add", xs), T._values(tape, "add", ys)
+    xv, yv = T.op_values(tape, "add", xs), T.op_values(tape, "add", ys)
     return T.push_many(tape, [
         (a + b, (i, j), _ONES, "add") for i, j, a, b in zip(xs, ys, xv, yv)
     ])
@@ -204,10 +204,10 @@ def mul_scalar(tape: Tape, xs: Sequence[int], s: int) -> tuple[Tape, tuple[int, 
     (3.0, 6.0)
     """
     xs = tuple(xs)
-    sv = T._value(tape, "mul", s)
+    sv = T.op_value(tape, "mul", s)
     return T.push_many(tape, [
         (a * sv, (i, s), (sv, a), "mul")
-        for i, a in zip(xs, T._values(tape, "mul", xs))
+        for i, a in zip(xs, T.op_values(tape, "mul", xs))
     ])
 
 
@@ -222,7 +222,7 @@ def relu(tape: Tape, xs: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     xs = tuple(xs)
     return T.push_many(tape, [
         (relu_value(a), (i,), _ONE if a > 0.0 else _ZERO, "relu")
-        for i, a in zip(xs, T._values(tape, "relu", xs))
+        for i, a in zip(xs, T.op_values(tape, "relu", xs))
     ])
 
 
@@ -272,7 +272,7 @@ def softmax(tape: Tape, logits: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     ((0.5, 0.5), (0.25, -0.25))
     """
     logits = tuple(logits)
-    probs = softmax_values(T._values(tape, "softmax", logits))
+    probs = softmax_values(T.op_values(tape, "softmax", logits))
     return T.push_many(tape, [
         (p, logits, tuple([(p - p * q) if i == j else -p * q for j, q in enumerate(probs)]),
          "softmax")
@@ -293,7 +293,7 @@ def cross_entropy(tape: Tape, logits: Sequence[int], target: int) -> tuple[Tape,
     logits = tuple(logits)
     if not 0 <= target < len(logits):
         raise ValueError(f"cross_entropy: target {target!r} is not in 0..{len(logits) - 1}")
-    probs = softmax_values(T._values(tape, "cross_entropy", logits))
+    probs = softmax_values(T.op_values(tape, "cross_entropy", logits))
     value = cross_entropy_value(probs, target)
     local = tuple(q - 1.0 if j == target else q for j, q in enumerate(probs))
     return T.push(tape, "cross_entropy", value, logits, local)

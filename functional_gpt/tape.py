@@ -41,6 +41,8 @@ __all__ = [
     "Tape",
     "NonFiniteError",
     "node",
+    "op_value",
+    "op_values",
     "new",
     "var",
     "constant",
@@ -223,8 +225,19 @@ def _bad_id(tape: Tape, op: str, i: object) -> IndexError:
     return IndexError(f"{op}: node id {i!r} is not on this tape of {len(tape)} nodes")
 
 
-def _value(tape: Tape, op: str, i: int) -> float:
-    """The value of node ``i``, or IndexError naming ``op`` when ``i`` is not on the tape."""
+def op_value(tape: Tape, op: str, i: int) -> float:
+    """Return the value of node ``i`` as the op ``op`` reads it: IndexError naming ``op`` if absent.
+
+    The checked read every primitive and layer makes; ``data`` is this for the REPL.
+
+    >>> tape, x = var(new(), 2.5)
+    >>> op_value(tape, "my_op", x)
+    2.5
+    >>> op_value(tape, "my_op", 9)
+    Traceback (most recent call last):
+    ...
+    IndexError: my_op: node id 9 is not on this tape of 1 nodes
+    """
     if type(i) is not int or i < 0:
         raise _bad_id(tape, op, i)
     base = tape.base
@@ -237,8 +250,8 @@ def _value(tape: Tape, op: str, i: int) -> float:
         raise _bad_id(tape, op, i) from None
 
 
-def _values(tape: Tape, op: str, ids: Sequence[int]) -> list[float]:
-    """The values of many nodes, checked as ``_value`` does (fast path for n-ary ops).
+def op_values(tape: Tape, op: str, ids: Sequence[int]) -> list[float]:
+    """Return the values of nodes ``ids`` as a fresh list, checked as ``op_value`` does.
 
     The common cases are all parameters (read from the base tuple by a C-level
     ``map``) or all pushed nodes (read from the pvector).
@@ -432,7 +445,7 @@ def data(tape: Tape, i: int) -> float:
     ...
     IndexError: data: node id 3 is not on this tape of 1 nodes
     """
-    return _value(tape, "data", i)
+    return op_value(tape, "data", i)
 
 
 def node(tape: Tape, i: int) -> Node:
@@ -443,7 +456,7 @@ def node(tape: Tape, i: int) -> Node:
     >>> node(tape, y).inputs, node(tape, y).op
     ((0,), 'exp')
     """
-    _value(tape, "node", i)
+    op_value(tape, "node", i)
     base = tape.base
     if i < len(base):
         return Node(base[i], (), (), "var")
@@ -457,7 +470,7 @@ def values(tape: Tape, ids: Iterable[int]) -> tuple[float, ...]:
     >>> values(tape, xs)
     (1.0, 2.0)
     """
-    return tuple(_values(tape, "values", tuple(ids)))
+    return tuple(op_values(tape, "values", tuple(ids)))
 
 
 # ----------------------------------------------------------------- primitives
@@ -472,7 +485,8 @@ def add(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
     >>> data(tape, z)
     5.0
     """
-    return push(tape, "add", _value(tape, "add", a) + _value(tape, "add", b), (a, b), (1.0, 1.0))
+    va, vb = op_value(tape, "add", a), op_value(tape, "add", b)
+    return push(tape, "add", va + vb, (a, b), (1.0, 1.0))
 
 
 def sub(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
@@ -483,7 +497,8 @@ def sub(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
     >>> data(tape, z), backward(tape, z)[y]
     (-1.0, -1.0)
     """
-    return push(tape, "sub", _value(tape, "sub", a) - _value(tape, "sub", b), (a, b), (1.0, -1.0))
+    va, vb = op_value(tape, "sub", a), op_value(tape, "sub", b)
+    return push(tape, "sub", va - vb, (a, b), (1.0, -1.0))
 
 
 def mul(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
@@ -494,7 +509,7 @@ def mul(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
     >>> data(tape, z), node(tape, z).local_grads
     (6.0, (3.0, 2.0))
     """
-    va, vb = _value(tape, "mul", a), _value(tape, "mul", b)
+    va, vb = op_value(tape, "mul", a), op_value(tape, "mul", b)
     return push(tape, "mul", va * vb, (a, b), (vb, va))
 
 
@@ -511,7 +526,7 @@ def div(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
     ...
     ValueError: div: division by zero (divisor node 3 is 0.0)
     """
-    va, vb = _value(tape, "div", a), _value(tape, "div", b)
+    va, vb = op_value(tape, "div", a), op_value(tape, "div", b)
     if vb == 0.0:
         raise ValueError(f"div: division by zero (divisor node {b} is {vb!r})")
     try:
@@ -532,7 +547,7 @@ def neg(tape: Tape, a: int) -> tuple[Tape, int]:
     >>> data(tape, y)
     -2.0
     """
-    return push(tape, "neg", -_value(tape, "neg", a), (a,), (-1.0,))
+    return push(tape, "neg", -op_value(tape, "neg", a), (a,), (-1.0,))
 
 
 def scale(tape: Tape, a: int, s: float) -> tuple[Tape, int]:
@@ -544,7 +559,7 @@ def scale(tape: Tape, a: int, s: float) -> tuple[Tape, int]:
     (1.5, (0.5,))
     """
     s = _finite("scale", s)
-    return push(tape, "scale", _value(tape, "scale", a) * s, (a,), (s,))
+    return push(tape, "scale", op_value(tape, "scale", a) * s, (a,), (s,))
 
 
 def pow(tape: Tape, a: int, p: float) -> tuple[Tape, int]:
@@ -561,7 +576,7 @@ def pow(tape: Tape, a: int, p: float) -> tuple[Tape, int]:
     ValueError: pow: negative base -8.0 to the fractional power 0.3333333333333333
     """
     p = _finite("pow", p)
-    x = _value(tape, "pow", a)
+    x = op_value(tape, "pow", a)
     if x < 0.0 and not p.is_integer():
         raise ValueError(f"pow: negative base {x!r} to the fractional power {p!r}")
     if x == 0.0 and p < 1.0 and p != 0.0:
@@ -587,7 +602,7 @@ def log(tape: Tape, a: int) -> tuple[Tape, int]:
     ...
     ValueError: log: needs a positive number, got 0.0
     """
-    x = _value(tape, "log", a)
+    x = op_value(tape, "log", a)
     if x <= 0.0:
         raise ValueError(f"log: needs a positive number, got {x!r}")
     local = 1 / x
@@ -608,7 +623,7 @@ def exp(tape: Tape, a: int) -> tuple[Tape, int]:
     ...
     functional_gpt.tape.NonFiniteError: exp: e ** 1000.0 overflows
     """
-    x = _value(tape, "exp", a)
+    x = op_value(tape, "exp", a)
     try:
         e = math.exp(x)
     except OverflowError:
@@ -624,7 +639,7 @@ def relu(tape: Tape, a: int) -> tuple[Tape, int]:
     >>> values(tape, [rx, ry]), node(tape, rx).local_grads
     ((0.0, 2.0), (0.0,))
     """
-    x = _value(tape, "relu", a)
+    x = op_value(tape, "relu", a)
     return push(tape, "relu", x if x > 0.0 else 0.0, (a,), (1.0 if x > 0.0 else 0.0,))
 
 
@@ -640,7 +655,7 @@ def sum(tape: Tape, ids: Sequence[int]) -> tuple[Tape, int]:
     (6.0, (1.0, 1.0, 1.0))
     """
     ids = tuple(ids)
-    return push(tape, "sum", fold_sum(_values(tape, "sum", ids)), ids, (1.0,) * len(ids))
+    return push(tape, "sum", fold_sum(op_values(tape, "sum", ids)), ids, (1.0,) * len(ids))
 
 
 def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, int]:
@@ -662,7 +677,7 @@ def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, int]:
     xs, ys = tuple(xs), tuple(ys)
     if len(xs) != len(ys):
         raise ValueError(f"dot: lengths differ ({len(xs)} and {len(ys)})")
-    vx, vy = _values(tape, "dot", xs), _values(tape, "dot", ys)
+    vx, vy = op_values(tape, "dot", xs), op_values(tape, "dot", ys)
     return push(tape, "dot", fold_dot(vx, vy), xs + ys, (*vy, *vx))
 
 
@@ -743,7 +758,7 @@ def backward_as_tuple(tape: Tape, root: int) -> tuple[float, ...]:
     >>> backward_as_tuple(tape, z)
     (4.0, 3.0, 1.0)
     """
-    _value(tape, "backward", root)
+    op_value(tape, "backward", root)
     nb = len(tape.base)
     # Local transient (runST-style): this list is written only here and frozen
     # into a tuple before it is returned; nobody else ever sees it.
