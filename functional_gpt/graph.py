@@ -109,7 +109,7 @@ def to_dot(
         '  node [shape=record, fontname="Helvetica", fontsize=10];',
         '  edge [fontname="Helvetica", fontsize=9];',
     ]
-    edges: list[str] = []  # local transients, like lines
+    edges: list[str] = []  # local transients too
     leaves: list[str] = []
     for i in ids:
         value, inputs, local_grads, op = T.node(tape, i)

@@ -920,9 +920,9 @@ class GradCheck(NamedTuple):
         n = len(self.analytic)
         bad = self.bad + (False,) * (n - len(self.bad))
         differ = [i for i in range(n) if bad[i]]
-        # The inputs that differ come first; the first inputs fill the rest of the rows.
-        shown = differ[:GRAD_CHECK_ROWS]
-        shown = sorted(shown + [i for i in range(n) if not bad[i]][: GRAD_CHECK_ROWS - len(shown)])
+        listed = min(len(differ), GRAD_CHECK_ROWS)  # the inputs that differ come first ...
+        agree = [i for i in range(n) if not bad[i]][: GRAD_CHECK_ROWS - listed]  # ... then these
+        shown = sorted(differ[:listed] + agree)
         rows = [("input", "analytic", "numeric", "abs error")] + [
             (str(i), f"{self.analytic[i]:.8g}", f"{self.numeric[i]:.8g}",
              f"{abs(self.analytic[i] - self.numeric[i]):.3g}")
@@ -935,7 +935,7 @@ class GradCheck(NamedTuple):
             for r, mark in zip(rows, marks)
         ]
         if n > len(shown):
-            rest = len(differ) - builtins.sum(bad[i] for i in shown)
+            rest = len(differ) - listed
             lines.append(f"  ... and {n - len(shown)} more inputs, "
                          + (f"{rest} of them differ" if rest else "all within tolerance"))
         return "\n".join([head, *lines])
