@@ -3,7 +3,8 @@
 ``to_dot`` writes the graph as text; no library is involved, DOT is a small
 format. Each tape node is a box showing its id, op and value (and, given
 ``grads``, its gradient); each edge runs from an input to the node that reads
-it and is labelled with that input's local gradient. ``draw`` hands the text
+it and is labelled with that input's local gradient. Leaves (the inputs) are
+shaded and share the bottom row. ``draw`` hands the text
 to Graphviz's ``dot`` to make an SVG or PNG file.
 
 >>> import functional_gpt.tape as T
@@ -14,11 +15,12 @@ digraph tape {
   rankdir=BT;
   node [shape=record, fontname="Helvetica", fontsize=10];
   edge [fontname="Helvetica", fontsize=9];
-  n0 [label="{#0 var|3}"];
-  n1 [label="{#1 var|4}"];
+  n0 [label="{#0 var|3}", style=filled, fillcolor="#e8eef7"];
+  n1 [label="{#1 var|4}", style=filled, fillcolor="#e8eef7"];
   n2 [label="{#2 mul|12}"];
   n0 -> n2 [label="4"];
   n1 -> n2 [label="3"];
+  {rank=min; n0 n1}
 }
 """
 
@@ -35,6 +37,7 @@ from .tape import Tape
 __all__ = ["GraphvizError", "ancestors", "to_dot", "draw", "FORMATS"]
 
 FORMATS = ("svg", "png")
+LEAF_STYLE = 'style=filled, fillcolor="#e8eef7"'  # leaves (inputs) are shaded, on the bottom row
 
 
 class GraphvizError(RuntimeError):
@@ -106,17 +109,22 @@ def to_dot(
         '  node [shape=record, fontname="Helvetica", fontsize=10];',
         '  edge [fontname="Helvetica", fontsize=9];',
     ]
-    edges: list[str] = []  # local transient
+    edges: list[str] = []  # local transients too
+    leaves: list[str] = []
     for i in ids:
         value, inputs, local_grads, op = T.node(tape, i)
         fields = [f"#{i} {op}", f"{value:.6g}"]
         if grads is not None:
             fields.append(f"grad {grads[i]:.6g}")
-        lines.append(f'  n{i} [label="{{{"|".join(_quote(f) for f in fields)}}}"];')
+        style = "" if inputs else f", {LEAF_STYLE}"
+        lines.append(f'  n{i} [label="{{{"|".join(_quote(f) for f in fields)}}}"{style}];')
         edges.extend(
             f'  n{j} -> n{i} [label="{_quote(f"{g:.6g}")}"];' for j, g in zip(inputs, local_grads)
         )
-    return "\n".join([*lines, *edges, "}"])
+        if not inputs:
+            leaves.append(f"n{i}")
+    bottom = [f"  {{rank=min; {' '.join(leaves)}}}"] if leaves else []
+    return "\n".join([*lines, *edges, *bottom, "}"])
 
 
 def draw(

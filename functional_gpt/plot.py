@@ -142,6 +142,9 @@ def plot_losses(
 ) -> str:
     """Draw every curve (thin) and its moving average (thick) into ``path`` (.png or .svg).
 
+    The legend names each run by its log's file name; the title gives the
+    moving average's window (``default_window`` unless given).
+
     Returns the path. Needs matplotlib; without it, PlotError names the extra.
 
     >>> plot_losses([], "loss.png")
@@ -167,14 +170,16 @@ def plot_losses(
     try:
         for k, curve in enumerate(curves):
             color = f"C{k % 10}"
+            # One legend entry per run: its mean line, or its only line when there is none.
             ax.plot(curve.steps, curve.losses, color=color, linewidth=0.8, alpha=0.35,
-                    label=curve.name)
+                    label=curve.name if window == 1 else "_nolegend_")
             if window > 1:
                 ax.plot(curve.steps, moving_average(curve.losses, window), color=color,
-                        linewidth=2.0, label=f"{curve.name} (mean of {window} steps)")
+                        linewidth=2.0, label=curve.name)
         ax.set_xlabel("step")
         ax.set_ylabel("loss (nats per token)")
-        ax.set_title("training loss")
+        ax.set_title("training loss" if window == 1 else
+                     f"training loss: each step (thin) and the mean of the last {window} (thick)")
         ax.grid(True, alpha=0.3)
         ax.legend()
         fig.tight_layout()

@@ -79,8 +79,11 @@ __all__ = [
     "GRAD_EPS",
     "GRAD_RTOL",
     "GRAD_ATOL",
+    "GRAD_CHECK_ROWS",
     "table",
     "html_table",
+    "HTML_ROWS",
+    "HTML_ITEMS",
 ]
 
 A = TypeVar("A")
@@ -881,18 +884,27 @@ GRAD_RTOL = 1e-5  # allowed error relative to the gradient's size
 GRAD_ATOL = 1e-6  # allowed absolute error, per unit of max(1, |f(x)|)
 
 
+GRAD_CHECK_ROWS = 10  # inputs a GradCheck's repr lists before it counts the rest
+
+
 class GradCheck(NamedTuple):
     """What ``check_grads`` found: tape gradients against central differences, input by input.
 
     ``ok`` is True when every input is within the tolerance that
     ``check_grads`` documents; ``bad`` says which inputs are not. The repr is
-    a small table that marks those inputs.
+    a small table that marks those inputs; past ``GRAD_CHECK_ROWS`` inputs it
+    lists the ones that differ first and counts the rest.
 
     >>> GradCheck((6.0, 1.0), (4.0, 1.0), 2.0, 1 / 3, False, (True, False))
     GradCheck(ok=False, max_abs_error=2, max_rel_error=0.333)
       input  analytic  numeric  abs error
           0         6        4          2  <- differs
           1         1        1          0
+    >>> ones = (1.0,) * 11
+    >>> many = GradCheck(ones + (1.0,), ones + (2.0,), 1.0, 0.5, False, (False,) * 11 + (True,))
+    >>> print("\\n".join(repr(many).splitlines()[-2:]))
+         11         1        2          1  <- differs
+      ... and 2 more inputs, all within tolerance
     """
 
     analytic: tuple[float, ...]
@@ -905,16 +917,27 @@ class GradCheck(NamedTuple):
     def __repr__(self) -> str:
         head = (f"GradCheck(ok={self.ok}, max_abs_error={self.max_abs_error:.3g}, "
                 f"max_rel_error={self.max_rel_error:.3g})")
+        n = len(self.analytic)
+        bad = self.bad + (False,) * (n - len(self.bad))
+        differ = [i for i in range(n) if bad[i]]
+        listed = min(len(differ), GRAD_CHECK_ROWS)  # the inputs that differ come first ...
+        agree = [i for i in range(n) if not bad[i]][: GRAD_CHECK_ROWS - listed]  # ... then these
+        shown = sorted(differ[:listed] + agree)
         rows = [("input", "analytic", "numeric", "abs error")] + [
-            (str(i), f"{a:.8g}", f"{n:.8g}", f"{abs(a - n):.3g}")
-            for i, (a, n) in enumerate(zip(self.analytic, self.numeric))
+            (str(i), f"{self.analytic[i]:.8g}", f"{self.numeric[i]:.8g}",
+             f"{abs(self.analytic[i] - self.numeric[i]):.3g}")
+            for i in shown
         ]
         widths = [max(len(r[k]) for r in rows) for k in range(4)]
-        marks = ("",) + tuple("  <- differs" if b else "" for b in self.bad)
+        marks = ("",) + tuple("  <- differs" if bad[i] else "" for i in shown)
         lines = [
             "  " + "  ".join(cell.rjust(w) for cell, w in zip(r, widths)) + mark
-            for r, mark in zip(rows, marks + ("",) * len(rows))
+            for r, mark in zip(rows, marks)
         ]
+        if n > len(shown):
+            rest = len(differ) - listed
+            lines.append(f"  ... and {n - len(shown)} more inputs, "
+                         + (f"{rest} of them differ" if rest else "all within tolerance"))
         return "\n".join([head, *lines])
 
 
@@ -1017,13 +1040,15 @@ def table(tape: Tape, limit: int | None = None) -> str:
 
 
 HTML_ROWS = 40  # rows html_table shows before it elides the middle of a tape
+HTML_ITEMS = 8  # inputs (and local gradients) a cell of html_table lists before it counts them
 
 
 def html_table(tape: Tape, max_rows: int = HTML_ROWS) -> str:
     """Return the tape as an HTML table, one node a row: what a notebook shows for a ``Tape``.
 
     A tape longer than ``max_rows`` shows its first and last ``max_rows // 2``
-    nodes and, between them, one row saying how many are hidden.
+    nodes and, between them, one row saying how many are hidden. A node with
+    more than ``HTML_ITEMS`` inputs lists the first of them and their number.
 
     >>> tape, xs = map_tape(new(), [1.0, 2.0, 3.0], var)
     >>> tape, s = sum(tape, xs)
@@ -1031,6 +1056,9 @@ def html_table(tape: Tape, max_rows: int = HTML_ROWS) -> str:
     >>> page.count("<tr>"), "2 nodes hidden" in page
     (4, True)
     >>> "<td>sum</td>" in html_table(tape)
+    True
+    >>> tape, big = sum(tape, [0, 1, 2] * 3 + [3])
+    >>> "<td>0, 1, 2, 0, 1, 2, 0, 1, … (10 in all)</td>" in html_table(tape)
     True
     """
     if type(max_rows) is not int or max_rows < 2:
@@ -1044,11 +1072,16 @@ def html_table(tape: Tape, max_rows: int = HTML_ROWS) -> str:
     def cells(tag: str, texts: Iterable[str]) -> str:
         return "".join(f"<{tag}>{html.escape(t)}</{tag}>" for t in texts)
 
+    def items(texts: Sequence[str]) -> str:
+        if len(texts) <= HTML_ITEMS:
+            return ", ".join(texts)
+        return ", ".join(texts[:HTML_ITEMS]) + f", … ({len(texts)} in all)"
+
     def row(i: int) -> str:
         value, inputs, local_grads, op = node(tape, i)
         return "<tr>" + cells("td", (
-            str(i), op, f"{value:.6g}", ", ".join(map(str, inputs)),
-            ", ".join(f"{g:.6g}" for g in local_grads),
+            str(i), op, f"{value:.6g}", items([str(j) for j in inputs]),
+            items([f"{g:.6g}" for g in local_grads]),
         )) + "</tr>"
 
     rows = [row(i) for i in shown]  # local transient

@@ -106,7 +106,7 @@ def test_cli_plot_writes_svg_with_the_legend(tmp_path) -> None:
     assert main(["plot", str(a), "-o", str(out), "--window", "2"]) == 0
     text = out.read_text()
     assert text.lstrip().startswith("<?xml") and "<svg" in text
-    assert "run-a.jsonl" in text and "mean of 2 steps" in text
+    assert "run-a.jsonl" in text and "the mean of the last 2" in text
 
 
 @pytest.mark.parametrize("make, args, status, message", [

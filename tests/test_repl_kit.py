@@ -5,10 +5,14 @@ gradients, a depth-first search for what a root depends on, and Graphviz's
 own parser (the real ``dot`` program) for the DOT text.
 """
 
+import importlib
 import math
+import os
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -141,6 +145,74 @@ def test_check_grads_of_no_inputs_is_ok() -> None:
     assert check.ok and check.analytic == () and check.max_abs_error == 0.0
 
 
+def cube_times(tape, ids):  # x**3 * y
+    x, y = ids
+    tape, x3 = T.pow(tape, x, 3.0)
+    return T.mul(tape, x3, y)
+
+
+def exp_of_product(tape, ids):  # e**(x*y)
+    tape, xy = T.mul(tape, *ids)
+    return T.exp(tape, xy)
+
+
+def log_of_square_plus_one(tape, ids):  # log(x*x + 1); y unused
+    x, _ = ids
+    tape, xx = T.mul(tape, x, x)
+    tape, one = T.constant(tape, 1.0)
+    tape, s = T.add(tape, xx, one)
+    return T.log(tape, s)
+
+
+def quotient(tape, ids):  # x / y
+    return T.div(tape, *ids)
+
+
+KNOWN = [  # a tape function, its gradient in closed form, and a domain for (x, y)
+    (cube_times, lambda x, y: (3 * x * x * y, x**3), inputs(2, -3.0, 3.0)),
+    (exp_of_product, lambda x, y: (y * math.exp(x * y), x * math.exp(x * y)),
+     inputs(2, -3.0, 3.0)),
+    (log_of_square_plus_one, lambda x, y: (2 * x / (x * x + 1), 0.0), inputs(2, -50.0, 50.0)),
+    (quotient, lambda x, y: (1 / y, -x / y**2),
+     st.tuples(finite(-10.0, 10.0), finite(0.1, 10.0) | finite(-10.0, -0.1))),
+]
+
+
+@pytest.mark.parametrize("f, derivative, domain", KNOWN, ids=lambda k: getattr(k, "__name__", ""))
+@given(data=st.data())
+def test_check_grads_agrees_with_derivatives_known_in_closed_form(f, derivative, domain, data):
+    """Both columns match the closed form: numeric within the documented tolerance."""
+    x, y = data.draw(domain)
+    check = T.check_grads(f, [x, y])
+    assert check.ok, check
+    size = max(1.0, abs(T.value_and_grad(f)([x, y])[0]))
+    for analytic, numeric, want in zip(check.analytic, check.numeric, derivative(x, y)):
+        assert math.isclose(analytic, want, rel_tol=1e-12, abs_tol=1e-12), check
+        assert abs(numeric - want) <= T.GRAD_ATOL * size + T.GRAD_RTOL * abs(want), check
+
+
+@given(st.lists(st.booleans(), max_size=40))
+def test_grad_check_repr_lists_what_differs_and_counts_the_rest(bad: list[bool]) -> None:
+    n = len(bad)
+    numeric = tuple(2.0 if b else 1.0 for b in bad)
+    check = T.GradCheck((1.0,) * n, numeric, float(any(bad)), 0.5 * any(bad), not any(bad),
+                        tuple(bad))
+    lines = repr(check).splitlines()
+    assert lines[0].startswith(f"GradCheck(ok={not any(bad)}")
+    rows = [line for line in lines[2:] if not line.lstrip().startswith("...")]
+    shown = [int(line.split()[0]) for line in rows]
+    assert shown == sorted(shown) and len(shown) == min(n, T.GRAD_CHECK_ROWS)
+    differ = [i for i in range(n) if bad[i]]
+    assert [i for i in shown if bad[i]] == differ[: T.GRAD_CHECK_ROWS]
+    assert all(("<- differs" in line) == bad[i] for i, line in zip(shown, rows))
+    if n > T.GRAD_CHECK_ROWS:
+        hidden = len(differ) - sum(bad[i] for i in shown)
+        tail = "all within tolerance" if not hidden else f"{hidden} of them differ"
+        assert lines[-1] == f"  ... and {n - len(shown)} more inputs, {tail}"
+    else:
+        assert len(lines) == n + 2
+
+
 # ---------------------------------------------------------- testing: dogfood
 
 
@@ -188,6 +260,24 @@ def test_the_helper_fails_a_function_that_drops_its_tape() -> None:
 def test_the_helper_fails_a_result_that_is_not_on_the_tape() -> None:
     with pytest.raises(IndexError):
         testing.check_tape_function(lambda tape, ids: (tape, 99), [1.0])
+
+
+@given(inputs(2, -3.0, 3.0))
+def test_the_helper_fails_a_function_that_reads_fixed_ids(xs) -> None:
+    def first_two(tape, ids):  # reads nodes 0 and 1, not ids
+        return T.mul(tape, 0, 1)
+
+    with pytest.raises(AssertionError, match="with another node before the inputs"):
+        assert_grads_ok(first_two, xs)
+
+
+def test_testing_without_hypothesis_says_what_to_install(monkeypatch) -> None:
+    monkeypatch.delitem(sys.modules, "functional_gpt.testing")
+    for name in [m for m in sys.modules if m == "hypothesis" or m.startswith("hypothesis.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "hypothesis", None)  # makes `import hypothesis` fail
+    with pytest.raises(ImportError, match=r"hypothesis: pip install 'functional_gpt\[test\]'"):
+        importlib.import_module("functional_gpt.testing")
 
 
 @given(st.integers(0, 6), finite(-2.0, 2.0), finite(2.0, 9.0), st.data())
@@ -246,6 +336,21 @@ def test_to_dot_with_a_root_keeps_exactly_what_it_depends_on(program: Program, d
     assert all("grad " in line for line in nodes)
 
 
+@given(programs(), st.booleans())
+def test_to_dot_shades_the_leaves_and_puts_them_on_the_bottom_row(program, whole) -> None:
+    tape = run_on_tape(program)
+    root = None if whole else program.root
+    source = graph.to_dot(tape, root=root)
+    nodes, _ = dot_lines(source)
+    kept = range(len(tape)) if whole else sorted(depends_on(tape, program.root))
+    leaves = [i for i in kept if not T.node(tape, i).inputs]
+    assert [line for line in nodes if graph.LEAF_STYLE in line] == [
+        line for line in nodes if int(line.split(" ")[0][1:]) in leaves
+    ]
+    ranks = [line.strip() for line in source.splitlines() if "rank=min" in line]
+    assert ranks == ([f"{{rank=min; {' '.join(f'n{i}' for i in leaves)}}}"] if leaves else [])
+
+
 def test_to_dot_refuses_too_few_gradients_and_a_bad_root() -> None:
     tape, xs = T.map_tape(T.new(), [1.0, 2.0], T.var)
     tape, s = T.add(tape, *xs)
@@ -301,6 +406,26 @@ def test_draw_refuses_an_unknown_format(tmp_path) -> None:
         graph.draw(tape, tmp_path / "t.jpg")
 
 
+@pytest.mark.parametrize("hide_dot", [True, False])
+def test_the_example_writes_the_dot_text_and_a_picture(tmp_path, hide_dot) -> None:
+    """examples/draw_tape.py: its gradient check passes; it writes DOT and, with dot, a PNG."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "draw_tape.py"
+    out = tmp_path / "tape.png"
+    env = {**os.environ, "PATH": str(tmp_path)} if hide_dot else None
+    done = subprocess.run([sys.executable, str(example), str(out)], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("GradCheck(ok=True")
+    source = (tmp_path / "tape.dot").read_text()
+    nodes, edges = dot_lines(source)
+    assert len(nodes) == 11 and len(edges) == 14 and "cross_entropy" in source
+    if hide_dot or DOT is None:
+        assert "dot program is not installed" in done.stdout and not out.exists()
+    else:
+        data = out.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+
+
 # ------------------------------------------------------------------ html_table
 
 
@@ -316,6 +441,21 @@ def test_html_table_shows_every_row_or_elides_the_middle(n: int, max_rows: int) 
         assert rows == 2 * half + 1
         assert f"{n - 2 * half} nodes hidden" in page
         assert f"<td>{n - 1}</td>" in page and f"<td>{half - 1}</td>" in page
+
+
+@given(st.integers(0, 20))
+def test_html_table_lists_a_few_inputs_and_counts_the_rest(k: int) -> None:
+    tape = T.leaves([0.5] * k)
+    tape, s = T.sum(tape, range(k))
+    last_row = T.html_table(tape).split("<tr>")[-1]
+    cells = re.findall(r"<td>(.*?)</td>", last_row)
+    listed = min(k, T.HTML_ITEMS)
+    ids = ", ".join(str(i) for i in range(listed))
+    ones = ", ".join(["1"] * listed)
+    if k > T.HTML_ITEMS:
+        assert cells[3:] == [f"{ids}, … ({k} in all)", f"{ones}, … ({k} in all)"]
+    else:
+        assert cells[3:] == [ids, ones]
 
 
 def test_html_table_escapes_and_is_the_notebook_repr() -> None:

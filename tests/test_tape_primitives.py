@@ -5,7 +5,9 @@ The law for every primitive ``op``: the local gradient it records for input
 respect to input ``k``, on random inputs from ``op``'s domain (|x| <= 10,
 away from kinks and poles). The forward value is also checked against plain
 Python arithmetic, and ``backward`` of the single node against the local
-gradients (summed, when one leaf feeds an op twice).
+gradients (summed, when one leaf feeds an op twice). Each primitive also passes
+the public helper a user would run on their own functions
+(``functional_gpt.testing.assert_grads_ok``), on the public strategies.
 """
 
 import math
@@ -14,9 +16,10 @@ from collections.abc import Callable, Sequence
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from reference_autograd import central_difference
-from strategies import finite
 
 import functional_gpt.tape as T
+from functional_gpt.testing import assert_grads_ok
+from functional_gpt.testing import finite_floats as finite
 
 TapeFn = Callable[[T.Tape, tuple[int, ...]], tuple[T.Tape, int]]
 
@@ -32,7 +35,11 @@ def forward(f: TapeFn, xs: Sequence[float]) -> float:
 
 
 def assert_gradients_match_differences(f: TapeFn, xs: Sequence[float]) -> None:
-    """Check the op node's local gradients, and backward, against central differences."""
+    """Check the op node's local gradients, and backward, against central differences.
+
+    The differences come from the tests' own ``central_difference``; then the
+    public helper checks the same function end to end (tape kept, gradients).
+    """
     tape, ids = T.map_tape(T.new(), xs, T.var)
     tape, out = f(tape, ids)
     node = T.node(tape, out)
@@ -43,6 +50,7 @@ def assert_gradients_match_differences(f: TapeFn, xs: Sequence[float]) -> None:
         numeric = central_difference(lambda v: forward(f, v), xs, k)
         assert math.isclose(local, numeric, rel_tol=1e-6, abs_tol=1e-6), (k, local, numeric)
         assert T.grad(grads, ids[k]) == local
+    assert_grads_ok(f, xs)
 
 
 def unary(op: Callable[[T.Tape, int], tuple[T.Tape, int]]) -> TapeFn:
