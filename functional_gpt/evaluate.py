@@ -22,7 +22,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
-from toolz import accumulate, last
+from toolz import accumulate, cons, last
 
 from . import infer
 from . import tape as T
@@ -125,7 +125,7 @@ def evaluate(w: infer.Weights, config: Config, docs: Iterable[Sequence[int]]) ->
     first = next(stream, None)
     if first is None:
         raise ValueError("evaluate: no documents")
-    return last((first, *stream))
+    return last(cons(first, stream))  # the final running total, without keeping the others
 
 
 def score(w: infer.Weights, config: Config, tok: tk.Tokenizer, text: str) -> Score:
