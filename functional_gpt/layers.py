@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 
 from . import tape as T
-from .tape import Tape
+from .tape import Run, Tape
 
 __all__ = [
     "dot_values",
@@ -126,23 +126,20 @@ def linear(
     >>> T.values(tape, y)
     (11.0, 0.0)
     """
-    x = tuple(x)
+    x = x if type(x) is Run else tuple(x)
     xv = T.op_values(tape, "linear", x)
     n = len(x)
-    base = tape.base
-    wvs: list[Sequence[float]] = []  # local transient: each row's weights
+    rows: list[tuple[int, ...]] = []  # local transients: each row's ids and weights
+    wvs: list[tuple[float, ...]] = []
     for row in w:
-        wv: Sequence[float]
-        if type(row) is range and row.step == 1 and 0 <= row.start and row.stop <= len(base):
-            wv = base[row.start : row.stop]  # parameters (model.layout's rows): one C-level slice
-        else:
-            wv = T.op_values(tape, "linear", tuple(row))
+        row = row if type(row) is Run else tuple(row)
+        wv = T.op_values(tape, "linear", row)  # a Run of parameters (model.layout's): one slice
         if len(wv) != n:
             raise ValueError(f"linear: row of {len(wv)} weights for an input of {n}")
+        rows.append(row)
         wvs.append(wv)
     return T.push_many(tape, [
-        (value, (*row, *x), (*xv, *wv), "dot")
-        for value, row, wv in zip(dot_values(xv, wvs), w, wvs)
+        (value, row + x, xv + wv, "dot") for value, row, wv in zip(dot_values(xv, wvs), rows, wvs)
     ])
 
 

@@ -153,17 +153,18 @@ def num_params(config: Config) -> int:
 def named_matrices(config: Config) -> tuple[tuple[str, Matrix], ...]:
     """Return ``(name, matrix of node ids)`` for every weight matrix, in order.
 
-    Each row is a ``range`` of consecutive ids (an immutable sequence of ints),
-    which lets ``layers.linear`` read a row of parameters as one slice.
+    Each row is a ``tape.Run`` of consecutive ids (a tuple of ints that knows
+    they are consecutive), which lets ``layers.linear`` read a row of
+    parameters as one slice.
 
     >>> named_matrices(Config(vocab_size=2, n_embd=2, n_head=1, block_size=1))[:2]
-    (('wte', (range(0, 2), range(2, 4))), ('wpe', (range(4, 6),)))
+    (('wte', ((0, 1), (2, 3))), ('wpe', ((4, 5),)))
     """
     out = []  # local transient
     start = 0
     for name, rows, cols in matrix_shapes(config):
         row_starts = range(start, start + rows * cols, cols)
-        out.append((name, tuple(range(r, r + cols) for r in row_starts)))
+        out.append((name, tuple(T.Run(r, r + cols) for r in row_starts)))
         start += rows * cols
     return tuple(out)
 

@@ -38,6 +38,7 @@ from toolz import compose, second
 
 __all__ = [
     "Node",
+    "Run",
     "Tape",
     "NonFiniteError",
     "node",
@@ -92,6 +93,7 @@ R = TypeVar("R")
 S = TypeVar("S")  # what map_tape threads: a Tape, or any other state
 
 _isfinite = math.isfinite
+_value_of = itemgetter(0)  # node -> its value, for C-level scans
 _inputs_of = itemgetter(1)  # node -> its inputs, for C-level scans
 
 # How a node is stored on the tape: a plain tuple in Node's field order.
@@ -115,6 +117,32 @@ class Node(NamedTuple):
     inputs: tuple[int, ...]
     local_grads: tuple[float, ...]
     op: str
+
+
+class Run(tuple):
+    """The ids ``start, start + 1, ..., stop - 1`` as a tuple that knows they are consecutive.
+
+    It is an ordinary tuple of ints in every other way (it compares, prints
+    and concatenates as one). What it adds is a promise a plain tuple cannot
+    make: its values can be read from a tape as one slice. ``push_many``
+    returns its ids as a Run, and ``model.layout``'s rows of parameters are
+    Runs, so the reads a layer makes of them are C-level slices, with no
+    Python loop over ids and no new int objects.
+
+    >>> ids = Run(3, 6)
+    >>> ids, len(ids), ids == (3, 4, 5), ids + (9,)
+    ((3, 4, 5), 3, True, (3, 4, 5, 9))
+    >>> Run(2, 2)
+    ()
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, start: int, stop: int) -> Run:
+        return tuple.__new__(cls, range(start, stop))
+
+    def __getnewargs__(self) -> tuple[int, int]:  # pickling: rebuilt from its bounds
+        return (self[0], self[0] + len(self)) if self else (0, 0)
 
 
 class Tape:
@@ -253,29 +281,48 @@ def op_value(tape: Tape, op: str, i: int) -> float:
         raise _bad_id(tape, op, i) from None
 
 
-def op_values(tape: Tape, op: str, ids: Sequence[int]) -> list[float]:
-    """Return the values of nodes ``ids`` as a fresh list, checked as ``op_value`` does.
+def op_values(tape: Tape, op: str, ids: Sequence[int]) -> tuple[float, ...]:
+    """Return the values of nodes ``ids`` as a tuple, checked as ``op_value`` does.
 
-    The common cases are all parameters (read from the base tuple by a C-level
-    ``map``) or all pushed nodes (read from the pvector).
+    The common cases are all parameters (read from the base tuple, by one
+    slice when ``ids`` is a ``Run``) or all nodes of the latest push (read from
+    ``tape.last``); anything else is read from the pvector.
+
+    >>> tape = leaves([1.0, 2.0, 3.0])
+    >>> op_values(tape, "my_op", Run(1, 3)), op_values(tape, "my_op", (2, 0))
+    ((2.0, 3.0), (3.0, 1.0))
+    >>> op_values(tape, "my_op", (0, 5))
+    Traceback (most recent call last):
+    ...
+    IndexError: my_op: node id 5 is not on this tape of 3 nodes
     """
     base = tape.base
     nb = len(base)
     try:
         if not ids:
-            return []
-        lo, hi = min(ids), max(ids)
+            return ()
+        if type(ids) is Run:
+            lo = ids[0]
+            hi = lo + len(ids)
+        else:
+            lo, hi = min(ids), max(ids) + 1
         if lo < 0:
             raise IndexError
-        if hi < nb:
-            return list(map(base.__getitem__, ids))
+        if hi <= nb:
+            if type(ids) is Run:
+                return base[lo:hi]
+            return tuple(map(base.__getitem__, ids))
         rest, last = tape.rest, tape.last
         first_last = nb + len(rest) - len(last)  # the id of last[0]
         if lo >= first_last:  # all pushed by the latest push: read the tuple
-            return [last[i - first_last][0] for i in ids]
+            if hi > nb + len(rest):
+                raise IndexError
+            if type(ids) is Run:
+                return tuple(map(_value_of, last[lo - first_last : hi - first_last]))
+            return tuple([last[i - first_last][0] for i in ids])
         if lo >= nb:
-            return [rest[i - nb][0] for i in ids]
-        return [base[i] if i < nb else rest[i - nb][0] for i in ids]
+            return tuple([rest[i - nb][0] for i in ids])
+        return tuple([base[i] if i < nb else rest[i - nb][0] for i in ids])
     except (IndexError, TypeError):
         bad = next(i for i in ids if type(i) is not int or not 0 <= i < len(tape))
         raise _bad_id(tape, op, bad) from None
@@ -362,13 +409,14 @@ def push(
     return Tape(rest.append(node), tape.base, (node,)), len(tape.base) + len(rest)
 
 
-def push_many(tape: Tape, new_nodes: Sequence[NodeTuple]) -> tuple[Tape, tuple[int, ...]]:
+def push_many(tape: Tape, new_nodes: Sequence[NodeTuple]) -> tuple[Tape, Run]:
     """Return ``(tape + new_nodes, their ids)``: ``push`` for a batch, in one append.
 
     Fused layers build a row of nodes at once (a linear layer, a softmax) as
     ``(value, inputs, local_grads, op)`` tuples and hand them over here. A node
     may read the ids of the earlier nodes in the batch; the caller vouches for
-    its inputs, and non-finite values are refused.
+    its inputs, and non-finite values are refused. The ids come back as a
+    ``Run``.
 
     >>> tape, xs = map_tape(new(), [1.0, 2.0], var)
     >>> doubles = [(2.0, (0,), (2.0,), "double"), (4.0, (1,), (2.0,), "double")]
@@ -376,13 +424,15 @@ def push_many(tape: Tape, new_nodes: Sequence[NodeTuple]) -> tuple[Tape, tuple[i
     >>> ids, values(tape, ids)
     ((2, 3), (2.0, 4.0))
     """
-    if not all(_isfinite(node[0]) for node in new_nodes):
-        value, _, _, op = next(node for node in new_nodes if not _isfinite(node[0]))
-        raise NonFiniteError(f"{op}: result {value!r} is not finite")
+    batch = tuple(new_nodes)  # frozen: the caller's list is not kept
+    # One C-level sum decides the common case: it is finite only if every value is.
+    if not _isfinite(builtins.sum(map(_value_of, batch))):
+        for value, _, _, op in batch:
+            if not _isfinite(value):
+                raise NonFiniteError(f"{op}: result {value!r} is not finite")
     rest = tape.rest
     first = len(tape.base) + len(rest)
-    batch = tuple(new_nodes)  # frozen: the caller's list is not kept
-    return Tape(rest.extend(batch), tape.base, batch), tuple(range(first, first + len(batch)))
+    return Tape(rest.extend(batch), tape.base, batch), Run(first, first + len(batch))
 
 
 def leaves(xs: Iterable[float]) -> Tape:
@@ -473,7 +523,7 @@ def values(tape: Tape, ids: Iterable[int]) -> tuple[float, ...]:
     >>> values(tape, xs)
     (1.0, 2.0)
     """
-    return tuple(op_values(tape, "values", tuple(ids)))
+    return op_values(tape, "values", ids if type(ids) is Run else tuple(ids))
 
 
 # ----------------------------------------------------------------- primitives
