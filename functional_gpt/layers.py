@@ -131,9 +131,14 @@ def linear(
     n = len(x)
     rows: list[tuple[int, ...]] = []  # local transients: each row's ids and weights
     wvs: list[tuple[float, ...]] = []
+    base = tape.base
     for row in w:
-        row = row if type(row) is Run else tuple(row)
-        wv = T.op_values(tape, "linear", row)  # a Run of parameters (model.layout's): one slice
+        wv: tuple[float, ...]
+        if type(row) is Run and row and row[-1] < len(base):
+            wv = base[row[0] : row[0] + len(row)]  # parameters (model.layout's rows): one slice
+        else:
+            row = tuple(row)
+            wv = T.op_values(tape, "linear", row)
         if len(wv) != n:
             raise ValueError(f"linear: row of {len(wv)} weights for an input of {n}")
         rows.append(row)
