@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import chain
 
 from . import tape as T
 from .tape import Run, Tape
@@ -60,7 +61,7 @@ def dot_values(xv: Sequence[float], rows: Sequence[Sequence[float]]) -> tuple[fl
     >>> dot_values([1.0, 2.0], [[3.0, 4.0], [-1.0, 0.5]])
     (11.0, 0.0)
     """
-    return tuple([_fold_dot(row, xv) for row in rows])
+    return T.fold_dots(xv, rows)
 
 
 def scaled_dot_values(
@@ -129,20 +130,18 @@ def linear(
     x = x if type(x) is Run else tuple(x)
     xv = T.op_values(tape, "linear", x)
     n = len(x)
-    rows: list[tuple[int, ...]] = []  # local transients: each row's ids and weights
-    wvs: list[tuple[float, ...]] = []
     base = tape.base
-    for row in w:
-        wv: tuple[float, ...]
-        if type(row) is Run and row and row[-1] < len(base):
-            wv = base[row[0] : row[0] + len(row)]  # parameters (model.layout's rows): one slice
-        else:
-            row = tuple(row)
-            wv = T.op_values(tape, "linear", row)
-        if len(wv) != n:
-            raise ValueError(f"linear: row of {len(wv)} weights for an input of {n}")
-        rows.append(row)
-        wvs.append(wv)
+    nb = len(base)
+    rows = [row if type(row) is Run else tuple(row) for row in w]
+    # Parameter rows (model.layout's Runs) are read as one slice of the base each.
+    wvs = [
+        base[row[0] : row[-1] + 1] if type(row) is Run and row and row[-1] < nb
+        else T.op_values(tape, "linear", row)
+        for row in rows
+    ]
+    if wvs and (min(map(len, wvs)) != n or max(map(len, wvs)) != n):
+        bad = next(len(wv) for wv in wvs if len(wv) != n)
+        raise ValueError(f"linear: row of {bad} weights for an input of {n}")
     return T.push_many(tape, [
         (value, row + x, xv + wv, "dot") for value, row, wv in zip(dot_values(xv, wvs), rows, wvs)
     ])
@@ -163,19 +162,20 @@ def scaled_dots(
     >>> T.data(tape, s), T.node(tape, s).local_grads
     (5.5, (1.5, 2.0, 0.5, 1.0))
     """
-    q = tuple(q)
+    q = q if type(q) is Run else tuple(q)
+    n = len(q)
+    keys = [k if type(k) is Run else tuple(k) for k in keys]
+    bad = next((len(k) for k in keys if len(k) != n), None)
+    if bad is not None:
+        raise ValueError(f"scaled_dots: key of {bad} for a query of {n}")
     qv = T.op_values(tape, "scaled_dots", q)
+    every_kv = T.op_values(tape, "scaled_dots", tuple(chain.from_iterable(keys)))  # one read
+    kvs = [every_kv[i * n : i * n + n] for i in range(len(keys))]
     q_scaled = tuple([a * scale for a in qv])
-    new_nodes = []  # local transient, appended in one go
-    for k in keys:
-        k = tuple(k)
-        if len(k) != len(q):
-            raise ValueError(f"scaled_dots: key of {len(k)} for a query of {len(q)}")
-        kv = T.op_values(tape, "scaled_dots", k)
-        (value,) = scaled_dot_values(qv, (kv,), scale)
-        k_scaled = tuple([b * scale for b in kv])
-        new_nodes.append((value, q + k, k_scaled + q_scaled, "scaled_dot"))
-    return T.push_many(tape, new_nodes)
+    return T.push_many(tape, [
+        (value, q + k, tuple([b * scale for b in kv]) + q_scaled, "scaled_dot")
+        for value, k, kv in zip(scaled_dot_values(qv, kvs, scale), keys, kvs)
+    ])
 
 
 def add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:

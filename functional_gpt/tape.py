@@ -66,6 +66,7 @@ __all__ = [
     "dot",
     "fold_sum",
     "fold_dot",
+    "fold_dots",
     "map_tape",
     "zip_map_tape",
     "backward",
@@ -134,11 +135,17 @@ class Run(tuple):
     ((3, 4, 5), 3, True, (3, 4, 5, 9))
     >>> Run(2, 2)
     ()
+    >>> Run(-1, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: Run: node ids start at 0, not -1
     """
 
     __slots__ = ()
 
     def __new__(cls, start: int, stop: int) -> Run:
+        if start < 0:
+            raise ValueError(f"Run: node ids start at 0, not {start!r}")
         return tuple.__new__(cls, range(start, stop))
 
     def __getnewargs__(self) -> tuple[int, int]:  # pickling: rebuilt from its bounds
@@ -354,11 +361,26 @@ def fold_dot(xs: Iterable[float], ys: Iterable[float]) -> float:
     return total
 
 
+def fold_dots(xs: Sequence[float], rows: Iterable[Sequence[float]]) -> tuple[float, ...]:
+    """Return ``fold_dot(row, xs)`` for each row: a matrix-vector product, row by row.
+
+    >>> fold_dots([1.0, 2.0], [[3.0, 4.0], [-1.0, 0.5]])
+    (11.0, 0.0)
+    """
+    out = []  # local transient, frozen into a tuple below
+    for row in rows:
+        total = 0.0
+        for x, y in zip(row, xs):
+            total += x * y
+        out.append(total)
+    return tuple(out)
+
+
 if sys.version_info < (3, 12):
     # Up to Python 3.11, builtin sum over floats is this same left fold, done in C:
     # 0 + x0 is x0 exactly, then one double addition per item. From 3.12 on it is
     # compensated (Neumaier) and rounds differently, so the loops above are used there.
-    _loop_sum, _loop_dot = fold_sum, fold_dot
+    _loop_sum, _loop_dot, _loop_dots = fold_sum, fold_dot, fold_dots
 
     def fold_sum(xs: Iterable[float]) -> float:  # noqa: F811 - the same fold, in C
         return float(builtins.sum(xs))
@@ -366,7 +388,11 @@ if sys.version_info < (3, 12):
     def fold_dot(xs: Iterable[float], ys: Iterable[float]) -> float:  # noqa: F811
         return float(builtins.sum(map(_mul, xs, ys)))
 
+    def fold_dots(xs: Sequence[float], rows: Iterable[Sequence[float]]) -> tuple[float, ...]:  # noqa: F811
+        return tuple([builtins.sum(map(_mul, row, xs), 0.0) for row in rows])
+
     fold_sum.__doc__, fold_dot.__doc__ = _loop_sum.__doc__, _loop_dot.__doc__
+    fold_dots.__doc__ = _loop_dots.__doc__
 
 
 def _finite(op: str, x: object) -> float:
