@@ -19,21 +19,30 @@ differently: ``sum`` is compensated from Python 3.12 on), which
 from __future__ import annotations
 
 import math
-from itertools import repeat
+from itertools import chain, repeat
 from operator import add, mul, sub, truediv
 
 from functional_gpt import model, train
 
 try:
     from math import sumprod as _sumprod  # type: ignore[attr-defined]  # Python 3.12+
+
+    def _dots(rows, x):
+        """[row . x for row in rows], every loop in C."""
+        return list(map(_sumprod, rows, repeat(x)))
+
 except ImportError:  # Python 3.10, 3.11: sum over floats is a plain left fold in C
 
     def _sumprod(xs, ys):  # type: ignore[misc]
         return sum(map(mul, xs, ys))
 
+    def _dots(rows, x):
+        """[row . x for row in rows], every loop in C."""
+        return list(map(sum, map(map, repeat(mul), rows, repeat(x))))
+
 
 def _matvec(w, x):
-    return [_sumprod(row, x) for row in w]
+    return _dots(w, x)
 
 
 def _rmsnorm(x):
@@ -65,7 +74,7 @@ def _outer_into(dw, dy, x):
 
 def _matvec_t(wt, dy):
     """w^T dy, from the transposed matrix."""
-    return [_sumprod(col, dy) for col in wt]
+    return _dots(wt, dy)
 
 
 class Floor:
@@ -84,8 +93,8 @@ class Floor:
             self.names.append(name)
             self.mats.append([flat[start + r * cols: start + (r + 1) * cols] for r in range(rows)])
             start += rows * cols
-        self.m = [[[0.0] * len(row) for row in mat] for mat in self.mats]
-        self.v = [[[0.0] * len(row) for row in mat] for mat in self.mats]
+        self.m = [0.0] * len(flat)
+        self.v = [0.0] * len(flat)
 
     def params_flat(self):
         return [x for mat in self.mats for row in mat for x in row]
@@ -121,9 +130,9 @@ class Floor:
                 for h in range(self.n_head):
                     lo, hi = h * hd, (h + 1) * hd
                     qh = q[lo:hi]
-                    logits = [_sumprod(qh, kt[lo:hi]) * scale for kt in keys[li]]
+                    logits = [d * scale for d in _dots([kt[lo:hi] for kt in keys[li]], qh)]
                     w = _softmax(logits)
-                    out = [_sumprod(w, [vt[j] for vt in vals[li]]) for j in range(lo, hi)]
+                    out = _dots([[vt[j] for vt in vals[li]] for j in range(lo, hi)], w)
                     heads.append(w)
                     attn.extend(out)
                 o = _matvec(mats[p + "attn_wo"], attn)
@@ -169,7 +178,7 @@ class Floor:
                 for h in range(self.n_head):
                     lo, hi = h * hd, (h + 1) * hd
                     w, dout = heads[h], dattn[lo:hi]
-                    dw = [_sumprod(dout, vt[lo:hi]) for vt in vs[: pos + 1]]
+                    dw = _dots([vt[lo:hi] for vt in vs[: pos + 1]], dout)
                     for t, wt in enumerate(w):
                         dvs[t][lo:hi] = map(add, dvs[t][lo:hi], map(mul, dout, repeat(wt)))
                     dot_wdw = _sumprod(w, dw)
@@ -191,20 +200,23 @@ class Floor:
             dx_in = _rmsnorm_back(x_in, s0, m0, dx)
             grads["wte"][tok] = list(map(add, grads["wte"][tok], dx_in))
             grads["wpe"][pos] = list(map(add, grads["wpe"][pos], dx_in))
-        # ---- Adam, in place, with microgpt.py's operations
+        # ---- Adam over the whole flat parameter vector, with microgpt.py's operations
         lr = self.lr * (1 - self.t / self.steps)
         self.t += 1
         b1, b2, eps = self.b1, self.b2, self.eps
         c1, c2 = 1 - b1, 1 - b2
         bias1, bias2 = 1 - b1**self.t, 1 - b2**self.t
-        for k, name in enumerate(self.names):
-            mat, ms, vs, gs = self.mats[k], self.m[k], self.v[k], grads[name]
-            for r, g in enumerate(gs):
-                m = ms[r] = list(map(add, map(mul, repeat(b1), ms[r]), map(mul, repeat(c1), g)))
-                v = vs[r] = list(map(add, map(mul, repeat(b2), vs[r]),
-                                     map(mul, repeat(c2), map(mul, g, g))))
-                step = map(truediv, map(mul, repeat(lr), map(truediv, m, repeat(bias1))),
-                           map(add, map(pow, map(truediv, v, repeat(bias2)), repeat(0.5)),
-                               repeat(eps)))
-                mat[r][:] = map(sub, mat[r], step)
+        g = list(chain.from_iterable(chain.from_iterable(grads[name] for name in self.names)))
+        p = chain.from_iterable(chain.from_iterable(self.mats))
+        m = self.m = list(map(add, map(mul, repeat(b1), self.m), map(mul, repeat(c1), g)))
+        v = self.v = list(map(add, map(mul, repeat(b2), self.v),
+                              map(mul, repeat(c2), map(mul, g, g))))
+        step = map(truediv, map(mul, repeat(lr), map(truediv, m, repeat(bias1))),
+                   map(add, map(pow, map(truediv, v, repeat(bias2)), repeat(0.5)), repeat(eps)))
+        flat = list(map(sub, p, step))
+        start = 0
+        for mat in self.mats:
+            cols = len(mat[0])
+            mat[:] = [flat[i : i + cols] for i in range(start, start + len(mat) * cols, cols)]
+            start += len(mat) * cols
         return loss

@@ -164,17 +164,17 @@ def scaled_dots(
     """
     q = q if type(q) is Run else tuple(q)
     n = len(q)
-    keys = [k if type(k) is Run else tuple(k) for k in keys]
-    bad = next((len(k) for k in keys if len(k) != n), None)
+    key_ids: list[tuple[int, ...]] = [k if type(k) is Run else tuple(k) for k in keys]
+    bad = next((len(k) for k in key_ids if len(k) != n), None)
     if bad is not None:
         raise ValueError(f"scaled_dots: key of {bad} for a query of {n}")
     qv = T.op_values(tape, "scaled_dots", q)
-    every_kv = T.op_values(tape, "scaled_dots", tuple(chain.from_iterable(keys)))  # one read
-    kvs = [every_kv[i * n : i * n + n] for i in range(len(keys))]
+    every_kv = T.op_values(tape, "scaled_dots", tuple(chain.from_iterable(key_ids)))  # one read
+    kvs = [every_kv[i * n : i * n + n] for i in range(len(key_ids))]
     q_scaled = tuple([a * scale for a in qv])
     return T.push_many(tape, [
         (value, q + k, tuple([b * scale for b in kv]) + q_scaled, "scaled_dot")
-        for value, k, kv in zip(scaled_dot_values(qv, kvs, scale), keys, kvs)
+        for value, k, kv in zip(scaled_dot_values(qv, kvs, scale), key_ids, kvs)
     ])
 
 

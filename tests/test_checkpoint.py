@@ -13,15 +13,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pyrsistent import pvector
 
 from functional_gpt import checkpoint as C
 from functional_gpt import rng as R
+from functional_gpt import tape as T
 from functional_gpt import tokenizer as tk
 from functional_gpt.datasets import DataSource
 from functional_gpt.model import Config
 from functional_gpt.optim import Adam, AdamState
-from functional_gpt.tape import Node, Tape
 from functional_gpt.train import TrainState, init_state, train_step
 
 # ------------------------------------------------------------------ strategies
@@ -60,7 +59,7 @@ def checkpoints(draw: st.DrawFn) -> C.Checkpoint:
     rng, _ = R.gauss_many(R.seed(draw(st.integers(0, 2**40))), draw(st.integers(0, 5)))
     positive = st.floats(min_value=1e-12, max_value=1.0)
     hyper = Adam(draw(positive), draw(positive), draw(positive), draw(positive))
-    tape = Tape(pvector([Node(x, (), (), "var") for x in values]))
+    tape, _ = T.push_many(T.new(), [(x, (), (), "var") for x in values])  # leaves, not a base
     state = TrainState(cfg, tape, AdamState(tuple(m), tuple(v), step))
     seed = draw(st.integers(-(2**70), 2**70))
     data = draw(st.one_of(st.none(), st.builds(
