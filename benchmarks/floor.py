@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from itertools import chain, repeat
-from operator import add, mul, sub, truediv
+from operator import add, mul
 
 from functional_gpt import model, train
 
@@ -65,11 +65,13 @@ def _softmax(xs):
     return [e * inv for e in exps]
 
 
-def _outer_into(dw, dy, x):
-    """dw[i] += dy[i] * x for every row i whose dy[i] is not zero (in place)."""
-    for i, g in enumerate(dy):
-        if g:
-            dw[i] = list(map(add, dw[i], map(mul, x, repeat(g))))
+def _outer_sum(pairs):
+    """sum over (dy, x) in pairs of the outer product dy x^T, as rows: one C-level dot per entry.
+
+    Entry (i, j) is the sum over the pairs, in order, of dy[i] * x[j].
+    """
+    xt = list(zip(*[x for _, x in pairs]))  # column j: x[j] in every pair
+    return [_dots(xt, dy_i) for dy_i in zip(*[dy for dy, _ in pairs])]
 
 
 def _matvec_t(wt, dy):
@@ -150,7 +152,9 @@ class Floor:
             saved.append((tok, target, x_in, s0, m0, layer_saves, x, probs))
         loss = (1 / n) * sum(losses)
         # ---- backward by hand, last position first (keys and values collect later grads)
-        trans = {name: [list(col) for col in zip(*mat)] for name, mat in mats.items()}
+        trans = {name: [list(col) for col in zip(*mat)] for name, mat in mats.items()
+                 if name not in ("wte", "wpe")}
+        outer = {name: [] for name in mats}  # (dy, x) of each use of a weight matrix
         dkeys = [[[0.0] * len(k) for k in keys[li]] for li in range(L)]
         dvals = [[[0.0] * len(v) for v in vals[li]] for li in range(L)]
         inv_n = 1 / n
@@ -158,20 +162,20 @@ class Floor:
             tok, target, x_in, s0, m0, layer_saves, x_last, probs = saved[pos]
             dlogits = [pr * inv_n for pr in probs]
             dlogits[target] -= inv_n
-            _outer_into(grads["lm_head"], dlogits, x_last)
+            outer["lm_head"].append((dlogits, x_last))
             dx = _matvec_t(trans["lm_head"], dlogits)
             for li in range(L - 1, -1, -1):
                 p = f"layer{li}."
                 xr1, xn1, s1, m1, q, heads, attn, xr2, xn2, s2, m2, h_act = layer_saves[li]
                 # MLP block: x = fc2(relu(fc1(rmsnorm(xr2)))) + xr2
-                _outer_into(grads[p + "mlp_fc2"], dx, h_act)
+                outer[p + "mlp_fc2"].append((dx, h_act))
                 dh = _matvec_t(trans[p + "mlp_fc2"], dx)
                 dh = [g if a > 0.0 else 0.0 for g, a in zip(dh, h_act)]
-                _outer_into(grads[p + "mlp_fc1"], dh, xn2)
+                outer[p + "mlp_fc1"].append((dh, xn2))
                 dxn2 = _matvec_t(trans[p + "mlp_fc1"], dh)
                 dx = list(map(add, dx, _rmsnorm_back(xr2, s2, m2, dxn2)))
                 # attention block: x = wo(attn(rmsnorm(xr1))) + xr1
-                _outer_into(grads[p + "attn_wo"], dx, attn)
+                outer[p + "attn_wo"].append((dx, attn))
                 dattn = _matvec_t(trans[p + "attn_wo"], dx)
                 dq = [0.0] * len(q)
                 ks, vs, dks, dvs = keys[li], vals[li], dkeys[li], dvals[li]
@@ -190,9 +194,9 @@ class Floor:
                             dqh = list(map(add, dqh, map(mul, ks[t][lo:hi], repeat(g))))
                             dks[t][lo:hi] = map(add, dks[t][lo:hi], map(mul, qh, repeat(g)))
                     dq[lo:hi] = dqh
-                _outer_into(grads[p + "attn_wq"], dq, xn1)
-                _outer_into(grads[p + "attn_wk"], dks[pos], xn1)
-                _outer_into(grads[p + "attn_wv"], dvs[pos], xn1)
+                outer[p + "attn_wq"].append((dq, xn1))
+                outer[p + "attn_wk"].append((dks[pos], xn1))
+                outer[p + "attn_wv"].append((dvs[pos], xn1))
                 dxn1 = _matvec_t(trans[p + "attn_wq"], dq)
                 dxn1 = list(map(add, dxn1, _matvec_t(trans[p + "attn_wk"], dks[pos])))
                 dxn1 = list(map(add, dxn1, _matvec_t(trans[p + "attn_wv"], dvs[pos])))
@@ -200,23 +204,28 @@ class Floor:
             dx_in = _rmsnorm_back(x_in, s0, m0, dx)
             grads["wte"][tok] = list(map(add, grads["wte"][tok], dx_in))
             grads["wpe"][pos] = list(map(add, grads["wpe"][pos], dx_in))
+        for name, pairs in outer.items():
+            if pairs:  # the weight matrices' gradients, all their uses at once
+                grads[name] = _outer_sum(pairs)
         # ---- Adam over the whole flat parameter vector, with microgpt.py's operations
         lr = self.lr * (1 - self.t / self.steps)
         self.t += 1
-        b1, b2, eps = self.b1, self.b2, self.eps
-        c1, c2 = 1 - b1, 1 - b2
-        bias1, bias2 = 1 - b1**self.t, 1 - b2**self.t
+        hyper = (self.b1, self.b2, self.eps, lr, 1 - self.b1**self.t, 1 - self.b2**self.t)
         g = list(chain.from_iterable(chain.from_iterable(grads[name] for name in self.names)))
         p = chain.from_iterable(chain.from_iterable(self.mats))
-        m = self.m = list(map(add, map(mul, repeat(b1), self.m), map(mul, repeat(c1), g)))
-        v = self.v = list(map(add, map(mul, repeat(b2), self.v),
-                              map(mul, repeat(c2), map(mul, g, g))))
-        step = map(truediv, map(mul, repeat(lr), map(truediv, m, repeat(bias1))),
-                   map(add, map(pow, map(truediv, v, repeat(bias2)), repeat(0.5)), repeat(eps)))
-        flat = list(map(sub, p, step))
+        flat, self.m, self.v = _adam(hyper, p, g, self.m, self.v)
         start = 0
         for mat in self.mats:
             cols = len(mat[0])
             mat[:] = [flat[i : i + cols] for i in range(start, start + len(mat) * cols, cols)]
             start += len(mat) * cols
         return loss
+
+
+def _adam(hyper, ps, gs, ms, vs):
+    """New (params, m, v) as lists, one comprehension per formula."""
+    b1, b2, eps, lr, bias1, bias2 = hyper
+    c1, c2 = 1 - b1, 1 - b2
+    m = [b1 * m + c1 * g for m, g in zip(ms, gs)]
+    v = [b2 * v + c2 * (g * g) for v, g in zip(vs, gs)]
+    return [p - lr * (m / bias1) / ((v / bias2) ** 0.5 + eps) for p, m, v in zip(ps, m, v)], m, v

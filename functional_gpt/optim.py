@@ -11,10 +11,7 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from itertools import repeat
-from operator import add, mul, sub, truediv
 from typing import NamedTuple
 
 __all__ = ["Adam", "AdamState", "adam_init", "adam_step", "linear_decay"]
@@ -84,37 +81,10 @@ def adam_step(
     c1, c2 = 1 - b1, 1 - b2
     t = state.step + 1
     bias1, bias2 = 1 - b1**t, 1 - b2**t
-    # Local transients, frozen into tuples below. microgpt.py's float operations, in its order.
-    new_p, new_m, new_v = [], [], []
-    for p, g, m, v in zip(params, grads, state.m, state.v):
-        m = b1 * m + c1 * g
-        v = b2 * v + c2 * g**2
-        new_p.append(p - lr * (m / bias1) / ((v / bias2) ** 0.5 + eps))
-        new_m.append(m)
-        new_v.append(v)
-    return tuple(new_p), AdamState(tuple(new_m), tuple(new_v), t)
-
-
-if sys.version_info < (3, 11):  # before the specialising interpreter, C-level pipelines win
-    _adam_loop = adam_step
-
-    def adam_step(  # noqa: F811 - the same float operations, as C-level pipelines
-        hyper: Adam, state: AdamState, params: Sequence[float], grads: Sequence[float], lr: float,
-    ) -> tuple[tuple[float, ...], AdamState]:
-        n = len(params)
-        if len(grads) != n or len(state.m) != n or len(state.v) != n:
-            return _adam_loop(hyper, state, params, grads, lr)  # raises its ValueError
-        b1, b2, eps = hyper.beta1, hyper.beta2, hyper.eps
-        c1, c2 = 1 - b1, 1 - b2
-        t = state.step + 1
-        bias1, bias2 = 1 - b1**t, 1 - b2**t
-        new_m = tuple(map(add, map(mul, repeat(b1), state.m), map(mul, repeat(c1), grads)))
-        new_v = tuple(map(add, map(mul, repeat(b2), state.v),
-                          map(mul, repeat(c2), map(pow, grads, repeat(2)))))
-        step = map(truediv,
-                   map(mul, repeat(lr), map(truediv, new_m, repeat(bias1))),
-                   map(add, map(pow, map(truediv, new_v, repeat(bias2)), repeat(0.5)),
-                       repeat(eps)))
-        return tuple(map(sub, params, step)), AdamState(new_m, new_v, t)
-
-    adam_step.__doc__ = _adam_loop.__doc__
+    # microgpt.py's float operations, in its order, one comprehension per formula.
+    new_m = tuple([b1 * m + c1 * g for m, g in zip(state.m, grads)])
+    new_v = tuple([b2 * v + c2 * g**2 for v, g in zip(state.v, grads)])
+    new_p = tuple([
+        p - lr * (m / bias1) / ((v / bias2) ** 0.5 + eps) for p, m, v in zip(params, new_m, new_v)
+    ])
+    return new_p, AdamState(new_m, new_v, t)
