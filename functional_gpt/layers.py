@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from itertools import chain
 
 from . import tape as T
-from .tape import Run, Tape
+from .tape import Block, Run, Tape
 
 __all__ = [
     "dot_values",
@@ -118,7 +118,7 @@ def linear(
     """Return ``(tape, w @ x)``: one ``dot`` node per row of ``w`` (no bias).
 
     Equal to ``T.map_tape(tape, w, lambda t, row: T.dot(t, row, x))``, but
-    the values of ``x`` are read once and the rows are appended in one batch.
+    the values of ``x`` are read once and the rows are pushed as one ``tape.Block``.
 
     >>> tape, x = T.map_tape(T.new(), [1.0, 2.0], T.var)
     >>> tape, w0 = T.map_tape(tape, [3.0, 4.0], T.var)
@@ -142,9 +142,8 @@ def linear(
     if wvs and (min(map(len, wvs)) != n or max(map(len, wvs)) != n):
         bad = next(len(wv) for wv in wvs if len(wv) != n)
         raise ValueError(f"linear: row of {bad} weights for an input of {n}")
-    return T.push_many(tape, [
-        (value, row + x, xv + wv, "dot") for value, row, wv in zip(dot_values(xv, wvs), rows, wvs)
-    ])
+    # Row k reads its weights (local gradients: x's values) and x (local gradients: its weights).
+    return T.push_block(tape, "dot", dot_values(xv, wvs), Block(tuple(rows), xv, x, tuple(wvs)))
 
 
 def scaled_dots(
@@ -154,13 +153,14 @@ def scaled_dots(
 
     Attention's logits. The value is the dot product's left fold, then one
     multiplication by ``scale``, as microgpt.py does it (``dot / sqrt(d)``
-    with ``/`` as a multiplication by the inverse).
+    with ``/`` as a multiplication by the inverse). The logits are one
+    ``tape.Block``: logit ``t`` reads key ``t``, then ``q``.
 
     >>> tape, q = T.map_tape(T.new(), [1.0, 2.0], T.var)
     >>> tape, k = T.map_tape(tape, [3.0, 4.0], T.var)
     >>> tape, (s,) = scaled_dots(tape, q, [k], 0.5)
-    >>> T.data(tape, s), T.node(tape, s).local_grads
-    (5.5, (1.5, 2.0, 0.5, 1.0))
+    >>> T.data(tape, s), T.node(tape, s).inputs, T.node(tape, s).local_grads
+    (5.5, (2, 3, 0, 1), (0.5, 1.0, 1.5, 2.0))
     """
     q = q if type(q) is Run else tuple(q)
     n = len(q)
@@ -172,10 +172,10 @@ def scaled_dots(
     every_kv = T.op_values(tape, "scaled_dots", tuple(chain.from_iterable(key_ids)))  # one read
     kvs = [every_kv[i * n : i * n + n] for i in range(len(key_ids))]
     q_scaled = tuple([a * scale for a in qv])
-    return T.push_many(tape, [
-        (value, q + k, tuple([b * scale for b in kv]) + q_scaled, "scaled_dot")
-        for value, k, kv in zip(scaled_dot_values(qv, kvs, scale), key_ids, kvs)
-    ])
+    k_scaled = tuple([tuple([b * scale for b in kv]) for kv in kvs])
+    # Logit t reads key t (local gradients: q * scale) and q (local gradients: key t * scale).
+    return T.push_block(tape, "scaled_dot", scaled_dot_values(qv, kvs, scale),
+                        Block(tuple(key_ids), q_scaled, q, k_scaled))
 
 
 def add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:

@@ -28,7 +28,7 @@ import html
 import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from itertools import chain, compress, count
+from itertools import chain, compress, count, repeat
 from operator import itemgetter
 from operator import mul as _mul
 from typing import Any, NamedTuple, TypeVar
@@ -38,6 +38,7 @@ from toolz import compose, second
 
 __all__ = [
     "Node",
+    "Block",
     "Run",
     "Tape",
     "CHUNK",
@@ -52,6 +53,7 @@ __all__ = [
     "values",
     "push",
     "push_many",
+    "push_block",
     "leaves",
     "add",
     "sub",
@@ -100,6 +102,8 @@ _inputs_of = itemgetter(1)  # node -> its inputs, for C-level scans
 
 # How a node is stored on the tape: a plain tuple in Node's field order.
 NodeTuple = tuple[float, tuple[int, ...], tuple[float, ...], str]
+# How the tape stores it: as above, or a block member as (value, its Block, its index, op).
+StoredNode = tuple[float, Any, Any, str]
 
 
 class Node(NamedTuple):
@@ -119,6 +123,48 @@ class Node(NamedTuple):
     inputs: tuple[int, ...]
     local_grads: tuple[float, ...]
     op: str
+
+
+class Block(NamedTuple):
+    """Nodes pushed together that all read the same inputs: how a layer's rows are stored.
+
+    Member ``k`` of a block (the ``k``-th node of its batch) is the node with
+    inputs ``rows[k] + shared`` and local gradients ``row_grads + shared_grads[k]``:
+    each member reads ids of its own (``rows[k]``, all with the local
+    gradients ``row_grads``) and the ids every member reads (``shared``). A
+    linear layer ``y_k = w_k . x`` is a block: its own ids are the weights
+    ``w_k`` (local gradients: the values of ``x``), its shared ids are ``x``
+    (local gradients: the values of ``w_k``). So are attention's logits and
+    weighted sums.
+
+    Nothing about an op is in it, only where the local gradients are: a block
+    is stored without copying its shared parts into every member, which makes
+    a layer cheaper to push and cheaper for the garbage collector to walk.
+    ``node`` unfolds a member into an ordinary ``Node``, and ``backward``
+    visits the members as it would ordinary nodes.
+
+    >>> tape = leaves([1.0, 2.0, 3.0, 4.0])          # x = (0, 1), w0 = (2,), w1 = (3,)
+    >>> blk = Block(rows=((2,), (3,)), row_grads=(9.0,), shared=(0, 1),
+    ...             shared_grads=((3.0, 3.0), (4.0, 4.0)))
+    >>> tape, ids = push_block(tape, "demo", (9.0, 12.0), blk)
+    >>> node(tape, ids[1])
+    Node(value=12.0, inputs=(3, 0, 1), local_grads=(9.0, 4.0, 4.0), op='demo')
+    """
+
+    rows: tuple[tuple[int, ...], ...]  # each member's own input ids
+    row_grads: tuple[float, ...]  # the local gradients of every member's own ids
+    shared: tuple[int, ...]  # the ids every member reads
+    shared_grads: tuple[tuple[float, ...], ...]  # each member's local gradients of ``shared``
+
+
+def _unfold(raw: StoredNode) -> NodeTuple:
+    """A stored node as a plain ``(value, inputs, local_grads, op)`` tuple: a member unfolded."""
+    value, inputs, local_grads, op = raw
+    if type(inputs) is Block:
+        k = local_grads  # a member stores its index in the block here
+        rows, row_grads, shared, shared_grads = inputs
+        return (value, rows[k] + shared, row_grads + shared_grads[k], op)
+    return raw
 
 
 class Run(tuple):
@@ -186,13 +232,13 @@ class Tape:
 
     __slots__ = ("base", "chunks", "tail")
     base: tuple[float, ...]
-    chunks: PVector[tuple[NodeTuple, ...]]  # each exactly CHUNK nodes
-    tail: tuple[NodeTuple, ...]  # the newest nodes, fewer than CHUNK
+    chunks: PVector[tuple[StoredNode, ...]]  # each exactly CHUNK nodes
+    tail: tuple[StoredNode, ...]  # the newest nodes, fewer than CHUNK
 
     def __init__(
         self, base: tuple[float, ...] = (),
-        chunks: PVector[tuple[NodeTuple, ...]] | None = None,
-        tail: tuple[NodeTuple, ...] = (),
+        chunks: PVector[tuple[StoredNode, ...]] | None = None,
+        tail: tuple[StoredNode, ...] = (),
     ) -> None:
         object.__setattr__(self, "base", base)
         object.__setattr__(self, "chunks", _NO_CHUNKS if chunks is None else chunks)
@@ -208,7 +254,7 @@ class Tape:
     def nodes(self) -> PVector[NodeTuple]:
         """Every node, in id order, as one pvector of plain tuples."""
         every: list[NodeTuple] = [(x, (), (), "var") for x in self.base]  # local transient
-        every.extend(_pushed(self))
+        every.extend(map(_unfold, _pushed(self)))
         return pvector(every)
 
     def __len__(self) -> int:
@@ -229,7 +275,7 @@ class Tape:
         return (Tape, (self.base, self.chunks, self.tail))
 
     def __repr__(self) -> str:
-        pushed = _pushed(self)
+        pushed = [_unfold(node) for node in _pushed(self)]  # local transient
         leaves = len(self.base) + builtins.sum(1 for node in pushed if not node[1])
         edges = builtins.sum(len(node[1]) for node in pushed)
         return f"<Tape: {len(self)} nodes ({leaves} leaves), {edges} edges>"
@@ -239,17 +285,17 @@ class Tape:
         return html_table(self)
 
 
-_NO_CHUNKS: PVector[tuple[NodeTuple, ...]] = pvector()
+_NO_CHUNKS: PVector[tuple[StoredNode, ...]] = pvector()
 
 
-def _pushed(tape: Tape) -> list[NodeTuple]:
-    """Every node after the base, in order, as a fresh list."""
+def _pushed(tape: Tape) -> list[StoredNode]:
+    """Every node after the base, in order, as stored, in a fresh list."""
     every = list(chain.from_iterable(tape.chunks))  # local transient
     every.extend(tape.tail)
     return every
 
 
-def _pushed_between(tape: Tape, lo: int, hi: int) -> Sequence[NodeTuple]:
+def _pushed_between(tape: Tape, lo: int, hi: int) -> Sequence[StoredNode]:
     """The pushed nodes ``lo..hi-1`` (counted from the first after the base), read by slices."""
     chunks, tail = tape.chunks, tape.tail
     in_chunks = CHUNK * len(chunks)
@@ -265,7 +311,7 @@ def _pushed_between(tape: Tape, lo: int, hi: int) -> Sequence[NodeTuple]:
     return span[lo - first * CHUNK : hi - first * CHUNK]
 
 
-def _pushed_at(tape: Tape, k: int) -> NodeTuple:
+def _pushed_at(tape: Tape, k: int) -> StoredNode:
     """Pushed node ``k`` (counted from the first after the base); IndexError past the end."""
     c, r = divmod(k, CHUNK)
     return tape.tail[r] if c == len(tape.chunks) else tape.chunks[c][r]
@@ -489,7 +535,7 @@ def push_many(tape: Tape, new_nodes: Sequence[NodeTuple]) -> tuple[Tape, Run]:
     return _extended(tape, batch), Run(first, first + len(batch))
 
 
-def _extended(tape: Tape, batch: tuple[NodeTuple, ...]) -> Tape:
+def _extended(tape: Tape, batch: tuple[StoredNode, ...]) -> Tape:
     """``tape`` with ``batch`` pushed: the tail grows, and each 64 nodes become a chunk."""
     tail = tape.tail + batch
     if len(tail) < CHUNK:
@@ -497,6 +543,42 @@ def _extended(tape: Tape, batch: tuple[NodeTuple, ...]) -> Tape:
     full = len(tail) - len(tail) % CHUNK
     new_chunks = [tail[k : k + CHUNK] for k in range(0, full, CHUNK)]  # local transient
     return Tape(tape.base, tape.chunks.extend(new_chunks), tail[full:])
+
+
+def push_block(
+    tape: Tape, op: str, values: Sequence[float], block: Block
+) -> tuple[Tape, Run]:
+    """Return ``(tape + one node per value, their ids)``: the members of ``block``, stored once.
+
+    Member ``k`` has value ``values[k]``, inputs ``block.rows[k] + block.shared``
+    and local gradients ``block.row_grads + block.shared_grads[k]`` (see
+    ``Block``). As with ``push_many``, the caller vouches for the ids and
+    non-finite values are refused; the shapes are checked.
+
+    >>> tape = leaves([1.0, 2.0, 3.0, 4.0])
+    >>> blk = Block(((2, 3),), (1.0, 2.0), (0, 1), ((3.0, 4.0),))   # y = w . x
+    >>> tape, (y,) = push_block(tape, "dot", (11.0,), blk)
+    >>> data(tape, y), backward_as_tuple(tape, y)
+    (11.0, (3.0, 4.0, 1.0, 2.0, 1.0))
+    >>> push_block(tape, "dot", (1.0, 2.0), blk)
+    Traceback (most recent call last):
+    ...
+    ValueError: dot: a block of 2 values, 1 rows and 1 rows of shared gradients
+    """
+    rows, row_grads, shared, shared_grads = block
+    m = len(values)
+    if len(rows) != m or len(shared_grads) != m:
+        raise ValueError(f"{op}: a block of {m} values, {len(rows)} rows and "
+                         f"{len(shared_grads)} rows of shared gradients")
+    if m and (set(map(len, rows)) != {len(row_grads)}
+              or set(map(len, shared_grads)) != {len(shared)}):
+        raise ValueError(f"{op}: a block's rows and gradients differ in length")
+    if not _isfinite(builtins.sum(values)):
+        bad = next(v for v in values if not _isfinite(v))
+        raise NonFiniteError(f"{op}: result {bad!r} is not finite")
+    first = len(tape)
+    members = tuple(zip(values, repeat(block), count(), repeat(op)))  # (value, block, k, op)
+    return _extended(tape, members), Run(first, first + m)
 
 
 def leaves(xs: Iterable[float]) -> Tape:
@@ -577,7 +659,7 @@ def node(tape: Tape, i: int) -> Node:
     base = tape.base
     if i < len(base):
         return Node(base[i], (), (), "var")
-    return Node._make(_pushed_at(tape, i - len(base)))
+    return Node._make(_unfold(_pushed_at(tape, i - len(base))))
 
 
 def values(tape: Tape, ids: Iterable[int]) -> tuple[float, ...]:
@@ -852,7 +934,8 @@ def backward(tape: Tape, root: int) -> PVector[float]:
 
     A fold over the node ids from ``root`` down to 0: each node hands its
     adjoint to its inputs, scaled by its local gradients. Creation order is a
-    topological order, so no graph search is needed, and no op is named here.
+    topological order, so no graph search is needed, and no op is named here
+    (the members of a ``Block`` are visited the same way, a block at a time).
 
     >>> tape, (x, y) = map_tape(new(), [3.0, 4.0], var)
     >>> tape, xy = mul(tape, x, y)
@@ -885,14 +968,39 @@ def backward_as_tuple(tape: Tape, root: int) -> tuple[float, ...]:
         pushed = _pushed(tape)[: root - nb + 1]  # local: the pushed nodes up to root
         # Leaves before the first node with inputs pass nothing on either: stop there.
         first_op = next(compress(count(), map(_inputs_of, pushed)), len(pushed) - 1)
+        stop = nb + first_op
         i = root
-        for node in reversed(pushed[first_op:]):
+        while i >= stop:
+            _, inputs, local_grads, _ = pushed[i - nb]
+            if type(inputs) is Block:  # members first..i of a block, all at once
+                first = i - local_grads  # a member stores its index in the block
+                _block_backward(adjoint, inputs, first, i)
+                i = first - 1
+                continue
             g = adjoint[i]
-            i -= 1
             if g:  # a zero adjoint would only add zeros to the inputs
-                for j, local in zip(node[1], node[2]):  # inputs, local gradients
+                for j, local in zip(inputs, local_grads):
                     adjoint[j] += local * g
+            i -= 1
     return tuple(adjoint)
+
+
+def _block_backward(adjoint: list[float], block: Block, first: int, last: int) -> None:
+    """Hand the adjoints of members ``first..last`` (ids) of ``block`` to their inputs, in place.
+
+    Exactly what visiting the members one by one from ``last`` down does:
+    member ``k`` adds ``row_grads * g_k`` to its own ids, then
+    ``shared_grads[k] * g_k`` to the shared ones.
+    """
+    rows, row_grads, shared, shared_grads = block
+    k = last - first
+    for g in reversed(adjoint[first : last + 1]):
+        if g:  # a zero adjoint would only add zeros to the inputs
+            for j, local in zip(rows[k], row_grads):
+                adjoint[j] += local * g
+            for j, local in zip(shared, shared_grads[k]):
+                adjoint[j] += local * g
+        k -= 1
 
 
 def grad(grads: Sequence[float], i: int) -> float:
