@@ -209,7 +209,8 @@ class Tape:
     ``update`` or ``reset`` (the parameters of a model) keeps their values in
     ``tape.base``, a plain tuple of floats: every node ``i < len(tape.base)``
     is the leaf ``(base[i], (), (), "var")``. The nodes pushed after them are
-    plain tuples in ``Node``'s field order, kept in order in ``tape.chunks``,
+    plain tuples in ``Node``'s field order (a ``Block``'s members are stored as
+    ``(value, block, k, op)``; ``node`` unfolds them), kept in order in ``tape.chunks``,
     a pyrsistent pvector of tuples of exactly ``CHUNK`` (64) nodes, and then
     ``tape.tail``, a tuple of the fewer than 64 newest. A push copies the tail
     (at most 63 references) and appends to the pvector once per 64 nodes.
@@ -263,10 +264,9 @@ class Tape:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Tape):
             return False
-        if len(self.base) == len(other.base):
-            return (self.base == other.base and self.tail == other.tail
-                    and self.chunks == other.chunks)
-        return self.nodes == other.nodes
+        if self.base == other.base and self.tail == other.tail and self.chunks == other.chunks:
+            return True  # the same storage; otherwise compare what it stores, node by node
+        return len(self) == len(other) and self.nodes == other.nodes
 
     def __hash__(self) -> int:
         return hash(self.nodes)

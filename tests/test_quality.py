@@ -1,8 +1,11 @@
 """The linter and the type checker are part of the test command."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,10 +40,12 @@ def test_every_example_runs():
         assert result.returncode == 0, f"{script.name}:\n{result.stdout}\n{result.stderr}"
 
 
-def test_benchmarks_run_at_a_tiny_size():
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "benchmarks").glob("bench_*.py")))
+def test_benchmarks_run_at_a_tiny_size(script):
     """Each benchmark still runs (at --quick size) and prints its table; no time is asserted."""
-    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-        result = subprocess.run([sys.executable, str(script), "--quick"], cwd=ROOT,
-                                capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, f"{script.name}:\n{result.stdout}\n{result.stderr}"
-        assert "| --- |" in result.stdout, result.stdout
+    if script == "bench_instructions.py" and shutil.which("valgrind") is None:
+        pytest.skip("bench_instructions.py counts instructions with valgrind, not installed here")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{script}:\n{result.stdout}\n{result.stderr}"
+    assert "| --- |" in result.stdout, result.stdout
