@@ -510,7 +510,7 @@ def push(
     return _extended(tape, (node,)), len(tape)
 
 
-def push_many(tape: Tape, new_nodes: Sequence[NodeTuple]) -> tuple[Tape, Run]:
+def push_many(tape: Tape, new_nodes: Sequence[StoredNode]) -> tuple[Tape, Run]:
     """Return ``(tape + new_nodes, their ids)``: ``push`` for a batch, in one append.
 
     Fused layers build a row of nodes at once (a linear layer, a softmax) as
@@ -573,12 +573,8 @@ def push_block(
     if m and (set(map(len, rows)) != {len(row_grads)}
               or set(map(len, shared_grads)) != {len(shared)}):
         raise ValueError(f"{op}: a block's rows and gradients differ in length")
-    if not _isfinite(builtins.sum(values)):
-        bad = next(v for v in values if not _isfinite(v))
-        raise NonFiniteError(f"{op}: result {bad!r} is not finite")
-    first = len(tape)
-    members = tuple(zip(values, repeat(block), count(), repeat(op)))  # (value, block, k, op)
-    return _extended(tape, members), Run(first, first + m)
+    # Member k is stored as (value, block, k, op); push_many refuses non-finite values.
+    return push_many(tape, tuple(zip(values, repeat(block), count(), repeat(op))))
 
 
 def leaves(xs: Iterable[float]) -> Tape:
