@@ -44,10 +44,6 @@ except ImportError:  # Python 3.10, 3.11: sum over floats is a plain left fold i
         return list(map(sum, map(map, repeat(mul), rows, repeat(x))))
 
 
-def _matvec(w, x):
-    return _dots(w, x)
-
-
 def _rmsnorm(x):
     """(x * s, s, ms_eps) with s = (mean(x^2) + 1e-5) ** -0.5, as microgpt.py."""
     ms_eps = _sumprod(x, x) * len(x) ** -1 + 1e-5
@@ -75,11 +71,6 @@ def _outer_sum(pairs):
     """
     xt = list(zip(*[x for _, x in pairs]))  # column j: x[j] in every pair
     return [_dots(xt, dy_i) for dy_i in zip(*[dy for dy, _ in pairs])]
-
-
-def _matvec_t(wt, dy):
-    """w^T dy, from the transposed matrix."""
-    return _dots(wt, dy)
 
 
 class Floor:
@@ -125,9 +116,9 @@ class Floor:
                 p = f"layer{li}."
                 xr1 = x
                 xn1, s1, m1 = _rmsnorm(x)
-                q = _matvec(mats[p + "attn_wq"], xn1)
-                k = _matvec(mats[p + "attn_wk"], xn1)
-                v = _matvec(mats[p + "attn_wv"], xn1)
+                q = _dots(mats[p + "attn_wq"], xn1)
+                k = _dots(mats[p + "attn_wk"], xn1)
+                v = _dots(mats[p + "attn_wv"], xn1)
                 keys[li].append(k)
                 vals[li].append(v)
                 heads = []
@@ -140,21 +131,22 @@ class Floor:
                     out = _dots([[vt[j] for vt in vals[li]] for j in range(lo, hi)], w)
                     heads.append(w)
                     attn.extend(out)
-                o = _matvec(mats[p + "attn_wo"], attn)
+                o = _dots(mats[p + "attn_wo"], attn)
                 x = list(map(add, o, xr1))
                 xr2 = x
                 xn2, s2, m2 = _rmsnorm(x)
-                h_pre = _matvec(mats[p + "mlp_fc1"], xn2)
+                h_pre = _dots(mats[p + "mlp_fc1"], xn2)
                 h_act = [a if a > 0.0 else 0.0 for a in h_pre]
-                y = _matvec(mats[p + "mlp_fc2"], h_act)
+                y = _dots(mats[p + "mlp_fc2"], h_act)
                 x = list(map(add, y, xr2))
                 layer_saves.append((xr1, xn1, s1, m1, q, heads, attn, xr2, xn2, s2, m2, h_act))
-            logits = _matvec(mats["lm_head"], x)
+            logits = _dots(mats["lm_head"], x)
             probs = _softmax(logits)
             losses.append(-math.log(probs[target]))
             saved.append((tok, target, x_in, s0, m0, layer_saves, x, probs))
         loss = (1 / n) * sum(losses)
-        # ---- backward by hand, last position first (keys and values collect later grads)
+        # ---- backward by hand, last position first (keys and values collect later grads);
+        # w^T dy is _dots over the transposed matrix
         trans = {name: [list(col) for col in zip(*mat)] for name, mat in mats.items()
                  if name not in ("wte", "wpe")}
         outer = {name: [] for name in mats}  # (dy, x) of each use of a weight matrix
@@ -166,20 +158,20 @@ class Floor:
             dlogits = [pr * inv_n for pr in probs]
             dlogits[target] -= inv_n
             outer["lm_head"].append((dlogits, x_last))
-            dx = _matvec_t(trans["lm_head"], dlogits)
+            dx = _dots(trans["lm_head"], dlogits)
             for li in range(L - 1, -1, -1):
                 p = f"layer{li}."
                 xr1, xn1, s1, m1, q, heads, attn, xr2, xn2, s2, m2, h_act = layer_saves[li]
                 # MLP block: x = fc2(relu(fc1(rmsnorm(xr2)))) + xr2
                 outer[p + "mlp_fc2"].append((dx, h_act))
-                dh = _matvec_t(trans[p + "mlp_fc2"], dx)
+                dh = _dots(trans[p + "mlp_fc2"], dx)
                 dh = [g if a > 0.0 else 0.0 for g, a in zip(dh, h_act)]
                 outer[p + "mlp_fc1"].append((dh, xn2))
-                dxn2 = _matvec_t(trans[p + "mlp_fc1"], dh)
+                dxn2 = _dots(trans[p + "mlp_fc1"], dh)
                 dx = list(map(add, dx, _rmsnorm_back(xr2, s2, m2, dxn2)))
                 # attention block: x = wo(attn(rmsnorm(xr1))) + xr1
                 outer[p + "attn_wo"].append((dx, attn))
-                dattn = _matvec_t(trans[p + "attn_wo"], dx)
+                dattn = _dots(trans[p + "attn_wo"], dx)
                 dq = [0.0] * len(q)
                 ks, vs, dks, dvs = keys[li], vals[li], dkeys[li], dvals[li]
                 for h in range(self.n_head):
@@ -200,9 +192,9 @@ class Floor:
                 outer[p + "attn_wq"].append((dq, xn1))
                 outer[p + "attn_wk"].append((dks[pos], xn1))
                 outer[p + "attn_wv"].append((dvs[pos], xn1))
-                dxn1 = _matvec_t(trans[p + "attn_wq"], dq)
-                dxn1 = list(map(add, dxn1, _matvec_t(trans[p + "attn_wk"], dks[pos])))
-                dxn1 = list(map(add, dxn1, _matvec_t(trans[p + "attn_wv"], dvs[pos])))
+                dxn1 = _dots(trans[p + "attn_wq"], dq)
+                dxn1 = list(map(add, dxn1, _dots(trans[p + "attn_wk"], dks[pos])))
+                dxn1 = list(map(add, dxn1, _dots(trans[p + "attn_wv"], dvs[pos])))
                 dx = list(map(add, dx, _rmsnorm_back(xr1, s1, m1, dxn1)))
             dx_in = _rmsnorm_back(x_in, s0, m0, dx)
             grads["wte"][tok] = list(map(add, grads["wte"][tok], dx_in))
