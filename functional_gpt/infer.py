@@ -64,20 +64,21 @@ def _linear(
 
 
 def _relu(state: None, xs: Sequence[float]) -> tuple[None, tuple[float, ...]]:
-    return state, tuple([L.relu_value(a) for a in xs])
+    return state, L.relu_values(xs)
 
 
-def _scaled_dots(
-    state: None, q: Sequence[float], keys: Sequence[Sequence[float]], scale: float
+def _attention(
+    state: None, q: Sequence[float], keys: Sequence[Sequence[float]],
+    vals: Sequence[Sequence[float]], n_head: int,
 ) -> tuple[None, tuple[float, ...]]:
-    return state, _finite("scaled_dot", L.scaled_dot_values(q, keys, scale))
+    out: list[float] = []  # local transient, frozen into a tuple below
+    for logits, probs, head_out in L.attention_values(q, keys, vals, n_head):
+        _finite("scaled_dot", logits), _finite("softmax", probs)  # in the tape's order
+        out += _finite("dot", head_out)
+    return state, tuple(out)
 
 
-def _softmax(state: None, logits: Sequence[float]) -> tuple[None, tuple[float, ...]]:
-    return state, _finite("softmax", L.softmax_values(logits))
-
-
-FLOAT_OPS = Ops(_add, _rmsnorm, _linear, _relu, _scaled_dots, _softmax)
+FLOAT_OPS = Ops(_add, _rmsnorm, _linear, _relu, _attention)
 
 
 def weights(param_values: Sequence[float], config: Config) -> Weights:

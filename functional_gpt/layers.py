@@ -8,7 +8,7 @@ tests check each against its unfused composition of tape primitives.
 
 Every value a layer computes comes from a **float kernel** defined here
 (``dot_values``, ``scaled_dot_values``, ``rms_scale``, ``softmax_values``,
-``cross_entropy_value``, ``relu_value``): the tape layers add local gradients
+``cross_entropy_value``, ``relu_values``): the tape layers add local gradients
 to what the kernels return, and the tape-free forward of ``infer`` calls the
 same kernels, so the two forwards cannot drift apart.
 
@@ -22,7 +22,7 @@ same kernels, so the two forwards cannot drift apart.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import chain
 
 from . import tape as T
@@ -31,14 +31,16 @@ from .tape import Block, Run, Tape
 __all__ = [
     "dot_values",
     "scaled_dot_values",
+    "attention_values",
     "rms_scale",
-    "relu_value",
+    "relu_values",
     "cross_entropy_value",
     "add",
     "mul_scalar",
     "relu",
     "linear",
     "scaled_dots",
+    "attention",
     "rmsnorm",
     "softmax",
     "softmax_values",
@@ -75,6 +77,54 @@ def scaled_dot_values(
     return tuple([_fold_dot(qv, kv) * scale for kv in keys])
 
 
+def attention_values(
+    qv: Sequence[float], kvs: Sequence[Sequence[float]], vvs: Sequence[Sequence[float]],
+    n_head: int,
+) -> tuple[tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]], ...]:
+    """Return ``(logits, probs, out)`` per head: multi-head attention of one query, on plain floats.
+
+    Head ``h`` reads the ``h``-th slice of width ``d = len(qv) // n_head`` of
+    the query, of every key and of every value: its logits are
+    ``scaled_dot_values`` with scale ``d**-0.5`` (microgpt.py's division by
+    ``sqrt(d)``), its probs their ``softmax_values``, and its out the
+    probability-weighted sum of the values, ``dot_values`` over their columns.
+
+    A query orthogonal to every key weighs the positions equally:
+
+    >>> qv, kvs, vvs = [0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]], [[1.0, 2.0], [3.0, 4.0]]
+    >>> attention_values(qv, kvs, vvs, 1)
+    (((0.0, 0.0), (0.5, 0.5), (2.0, 3.0)),)
+    >>> [out for _, _, out in attention_values(qv, kvs, vvs, 2)]    # two heads of width 1
+    [(2.0,), (3.0,)]
+    >>> attention_values(qv, kvs, [[1.0]], 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: attention: 2 keys of 2 and 1 values of 1 for a query of 2 in 1 heads
+    """
+    _check_attention(len(qv), list(map(len, kvs)), list(map(len, vvs)), n_head)
+    d = len(qv) // n_head
+    scale = (d**0.5) ** -1
+    columns = tuple(zip(*vvs))  # columns[j]: value j of every position
+    heads = []  # local transient, frozen into a tuple below
+    for lo in range(0, len(qv), d):
+        logits = scaled_dot_values(qv[lo : lo + d], [kv[lo : lo + d] for kv in kvs], scale)
+        probs = softmax_values(logits)
+        heads.append((logits, probs, dot_values(probs, columns[lo : lo + d])))
+    return tuple(heads)
+
+
+def _check_attention(n: int, key_lens: list[int], value_lens: list[int], n_head: int) -> None:
+    """ValueError unless there are as many keys as values (at least one), all as wide as a query
+    of ``n`` that ``n_head`` heads divide evenly."""
+    if (isinstance(n_head, bool) or not isinstance(n_head, int) or n_head < 1 or n % n_head
+            or not key_lens or len(key_lens) != len(value_lens)
+            or set(key_lens) | set(value_lens) != {n}):
+        raise ValueError(
+            f"attention: {len(key_lens)} keys of {'/'.join(map(str, sorted(set(key_lens))))} and "
+            f"{len(value_lens)} values of {'/'.join(map(str, sorted(set(value_lens))))} "
+            f"for a query of {n} in {n_head!r} heads")
+
+
 def rms_scale(ss: float, n: int) -> float:
     """Return rmsnorm's factor ``(ss * n**-1 + 1e-5) ** -0.5``; ``ss`` sums the n squares.
 
@@ -84,13 +134,13 @@ def rms_scale(ss: float, n: int) -> float:
     return (ss * n**-1 + RMS_EPS) ** -0.5
 
 
-def relu_value(a: float) -> float:
-    """Return ``max(0, a)`` as microgpt.py computes it (0.0 for every a <= 0).
+def relu_values(xs: Iterable[float]) -> tuple[float, ...]:
+    """Return ``max(0, x)`` for each x, as microgpt.py computes it (0.0 for every x <= 0).
 
-    >>> relu_value(-2.0), relu_value(1.5)
-    (0.0, 1.5)
+    >>> relu_values([-2.0, 1.5, 0.0])
+    (0.0, 1.5, 0.0)
     """
-    return a if a > 0.0 else 0.0
+    return tuple([x if x > 0.0 else 0.0 for x in xs])
 
 
 def cross_entropy_value(probs: Sequence[float], target: int) -> float:
@@ -171,11 +221,70 @@ def scaled_dots(
     qv = T.op_values(tape, "scaled_dots", q)
     every_kv = T.op_values(tape, "scaled_dots", tuple(chain.from_iterable(key_ids)))  # one read
     kvs = [every_kv[i * n : i * n + n] for i in range(len(key_ids))]
+    return T.push_block(tape, "scaled_dot", scaled_dot_values(qv, kvs, scale),
+                        _logits_block(q, qv, key_ids, kvs, scale))
+
+
+def _logits_block(
+    q: tuple[int, ...], qv: Sequence[float], key_ids: Sequence[tuple[int, ...]],
+    kvs: Sequence[Sequence[float]], scale: float,
+) -> Block:
+    """The ``tape.Block`` of attention's logits ``(q . k_t) * scale``, one member per key."""
     q_scaled = tuple([a * scale for a in qv])
     k_scaled = tuple([tuple([b * scale for b in kv]) for kv in kvs])
     # Logit t reads key t (local gradients: q * scale) and q (local gradients: key t * scale).
-    return T.push_block(tape, "scaled_dot", scaled_dot_values(qv, kvs, scale),
-                        Block(tuple(key_ids), q_scaled, q, k_scaled))
+    return Block(tuple(key_ids), q_scaled, q, k_scaled)
+
+
+def attention(
+    tape: Tape, q: Sequence[int], keys: Sequence[Sequence[int]], vals: Sequence[Sequence[int]],
+    n_head: int,
+) -> tuple[Tape, tuple[int, ...]]:
+    """Return ``(tape, out)``: multi-head attention of the query ``q`` over ``keys`` and ``vals``.
+
+    For each head in turn, the nodes of ``scaled_dots`` of the head's slice
+    of ``q`` over the slices of the keys (scale ``head_dim**-0.5``), of
+    ``softmax`` of those logits, and of ``linear`` of the probabilities with
+    the value columns as rows. ``out`` holds the heads' outputs, in order.
+    The tape is the one those three layers would build head by head; this
+    reads every key and value once and pushes all heads in one batch.
+
+    >>> tape, ids = T.map_tape(T.new(), [0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 2.0, 3.0, 4.0], T.var)
+    >>> q, keys, vals = ids[0:2], [ids[2:4], ids[4:6]], [ids[6:8], ids[8:10]]
+    >>> tape, out = attention(tape, q, keys, vals, 1)
+    >>> T.values(tape, out)
+    (2.0, 3.0)
+    >>> len(tape) - 10    # 2 logits, 2 probabilities, 2 outputs
+    6
+    """
+    q = q if type(q) is Run else tuple(q)
+    key_ids: list[tuple[int, ...]] = [k if type(k) is Run else tuple(k) for k in keys]
+    val_ids: list[tuple[int, ...]] = [v if type(v) is Run else tuple(v) for v in vals]
+    _check_attention(len(q), list(map(len, key_ids)), list(map(len, val_ids)), n_head)
+    qv = T.op_values(tape, "attention", q)
+    kvs = [T.op_values(tape, "attention", k) for k in key_ids]
+    vvs = [T.op_values(tape, "attention", v) for v in val_ids]
+    d, t = len(q) // n_head, len(key_ids)
+    scale = (d**0.5) ** -1
+    id_columns = tuple(zip(*val_ids))  # id_columns[j]: value j's id at every position
+    value_columns = tuple(zip(*vvs))
+    first = len(tape)  # the ids of the nodes below follow from here, head by head
+    batch: list[T.StoredNode] = []  # local transient: every head's nodes, pushed at once below
+    outs: list[int] = []  # local transient
+    heads = attention_values(qv, kvs, vvs, n_head)
+    for (logits, probs, out), lo in zip(heads, range(0, len(q), d)):
+        hi = lo + d
+        logit_ids, prob_ids = tuple(range(first, first + t)), Run(first + t, first + 2 * t)
+        batch += T.block_nodes("scaled_dot", logits, _logits_block(
+            q[lo:hi], qv[lo:hi], [k[lo:hi] for k in key_ids], [kv[lo:hi] for kv in kvs], scale))
+        batch += _softmax_nodes(logit_ids, probs)
+        # Output j sums value j over the positions, weighted by the probabilities (as ``linear``).
+        batch += T.block_nodes("dot", out, Block(id_columns[lo:hi], probs, prob_ids,
+                                                 value_columns[lo:hi]))
+        outs += range(first + 2 * t, first + 2 * t + d)
+        first += 2 * t + d
+    tape, _ = T.push_many(tape, batch)
+    return tape, tuple(outs)
 
 
 def add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
@@ -221,31 +330,40 @@ def relu(tape: Tape, xs: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     >>> T.values(tape, ys)
     (0.0, 2.0)
     """
-    xs = tuple(xs)
+    xs = xs if type(xs) is Run else tuple(xs)
+    xv = T.op_values(tape, "relu", xs)
     return T.push_many(tape, [
-        (relu_value(a), (i,), _ONE if a > 0.0 else _ZERO, "relu")
-        for i, a in zip(xs, T.op_values(tape, "relu", xs))
+        (y, (i,), _ONE if a > 0.0 else _ZERO, "relu") for i, a, y in zip(xs, xv, relu_values(xv))
     ])
 
 
 def rmsnorm(tape: Tape, x: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     """Return ``(tape, x / rms(x))`` with rms(x) = sqrt(mean(x**2) + 1e-5).
 
-    Three steps as in microgpt.py: ``ss = x . x`` (one dot node), one fused
-    node ``scale = (ss * n**-1 + 1e-5) ** -0.5``, then ``x_i * scale``.
+    Three steps as in microgpt.py, pushed as one batch: ``ss = x . x`` (the
+    node of ``T.dot(tape, x, x)``), one fused node
+    ``scale = (ss * n**-1 + 1e-5) ** -0.5``, then the nodes of ``mul_scalar``,
+    ``x_i * scale``.
 
     >>> tape, x = T.map_tape(T.new(), [3.0, 4.0], T.var)
     >>> tape, y = rmsnorm(tape, x)
     >>> [round(v, 4) for v in T.values(tape, y)]
     [0.8485, 1.1314]
     """
-    x = tuple(x)
-    inv_n = len(x) ** -1
-    tape, ss = T.dot(tape, x, x)
-    ms_eps = T.data(tape, ss) * inv_n + RMS_EPS
-    s = rms_scale(T.data(tape, ss), len(x))
-    tape, scale = T.push(tape, "rms_scale", s, (ss,), (-0.5 * ms_eps**-1.5 * inv_n,))
-    return mul_scalar(tape, x, scale)
+    x = x if type(x) is Run else tuple(x)
+    xv = T.op_values(tape, "rmsnorm", x)
+    n = len(x)
+    ss = _fold_dot(xv, xv)
+    s = rms_scale(ss, n)
+    ss_id = len(tape)
+    scale_id = ss_id + 1
+    d_scale = -0.5 * (ss * n**-1 + RMS_EPS) ** -1.5 * n**-1  # d scale / d ss
+    tape, _ = T.push_many(tape, [
+        (ss, tuple(x) + tuple(x), xv + xv, "dot"),
+        (s, (ss_id,), (d_scale,), "rms_scale"),
+        *[(a * s, (i, scale_id), (s, a), "mul") for i, a in zip(x, xv)],
+    ])
+    return tape, T.Run(scale_id + 1, scale_id + 1 + n)
 
 
 def softmax_values(xs: Sequence[float]) -> tuple[float, ...]:
@@ -274,12 +392,18 @@ def softmax(tape: Tape, logits: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     ((0.5, 0.5), (0.25, -0.25))
     """
     logits = tuple(logits)
-    probs = softmax_values(T.op_values(tape, "softmax", logits))
-    return T.push_many(tape, [
+    return T.push_many(tape, _softmax_nodes(logits, softmax_values(
+        T.op_values(tape, "softmax", logits))))
+
+
+def _softmax_nodes(logits: tuple[int, ...], probs: Sequence[float]) -> list[tuple]:
+    """The nodes of ``softmax``: output ``i`` reads every logit, with local gradients
+    ``p_i * (delta_ij - p_j)``."""
+    return [
         (p, logits, tuple([(p - p * q) if i == j else -p * q for j, q in enumerate(probs)]),
          "softmax")
         for i, p in enumerate(probs)
-    ])
+    ]
 
 
 def cross_entropy(tape: Tape, logits: Sequence[int], target: int) -> tuple[Tape, int]:

@@ -228,30 +228,10 @@ class Ops(NamedTuple):
     rmsnorm: Callable[..., Any]  # (state, x) -> (state, x / rms(x))
     linear: Callable[..., Any]  # (state, x, rows) -> (state, rows @ x)
     relu: Callable[..., Any]  # (state, xs) -> (state, max(0, xs))
-    scaled_dots: Callable[..., Any]  # (state, q, keys, scale) -> (state, (q . k) * scale, ...)
-    softmax: Callable[..., Any]  # (state, logits) -> (state, probabilities)
+    attention: Callable[..., Any]  # (state, q, keys, vals, n_head) -> (state, heads' outputs)
 
 
-TAPE_OPS = Ops(L.add, L.rmsnorm, L.linear, L.relu, L.scaled_dots, L.softmax)
-
-
-def _attention(
-    ops: Ops, state: S, q: tuple, keys: Sequence[tuple], vals: Sequence[tuple], config: Config,
-) -> tuple[S, tuple]:
-    """Multi-head attention of one query over the cached keys and values."""
-    hd = config.head_dim
-    inv_sqrt = (hd**0.5) ** -1  # microgpt divides by head_dim**0.5, i.e. multiplies by this
-
-    def head(state: S, h: int) -> tuple[S, tuple]:
-        lo, hi = h * hd, (h + 1) * hd
-        state, logits = ops.scaled_dots(state, q[lo:hi], [k[lo:hi] for k in keys], inv_sqrt)
-        state, weights = ops.softmax(state, logits)
-        # out[j] = sum over positions t of weights[t] * v_t[j]: a linear layer whose rows
-        # are the value vectors' columns
-        return ops.linear(state, weights, [[v[j] for v in vals] for j in range(lo, hi)])
-
-    state, heads = T.map_tape(state, range(config.n_head), head)
-    return state, tuple(i for h in heads for i in h)
+TAPE_OPS = Ops(L.add, L.rmsnorm, L.linear, L.relu, L.attention)
 
 
 def _block(
@@ -265,7 +245,8 @@ def _block(
     state, k = ops.linear(state, x, layer.attn_wk)
     state, v = ops.linear(state, x, layer.attn_wv)
     keys, vals = keys + (k,), vals + (v,)
-    state, x = _attention(ops, state, q, keys, vals, config)
+    # Each head: softmax of q . k / sqrt(head_dim) over the positions, weighting their values.
+    state, x = ops.attention(state, q, keys, vals, config.n_head)
     state, x = ops.linear(state, x, layer.attn_wo)
     state, x = ops.add(state, x, residual)
     residual = x

@@ -54,6 +54,7 @@ __all__ = [
     "push",
     "push_many",
     "push_block",
+    "block_nodes",
     "leaves",
     "add",
     "sub",
@@ -199,6 +200,12 @@ class Run(tuple):
         return (self[0], self[0] + len(self)) if self else (0, 0)
 
 
+def _run(start: int, stop: int) -> Run:
+    """``Run(start, stop)`` for bounds already known to be valid, without the check."""
+    return _tuple_new(Run, range(start, stop))
+
+
+_tuple_new = tuple.__new__
 CHUNK = 64  # pushed nodes per element of a tape's pvector (see Tape)
 
 
@@ -388,6 +395,14 @@ def op_values(tape: Tape, op: str, ids: Sequence[int]) -> tuple[float, ...]:
     """
     base = tape.base
     nb = len(base)
+    if type(ids) is Run and ids:  # the common case, with no Python call: a slice of one tuple
+        lo = ids[0]  # a Run starts at 0 or later
+        hi = lo + len(ids)
+        if hi <= nb:
+            return base[lo:hi]
+        start = nb + CHUNK * len(tape.chunks)  # the first id in the tail
+        if lo >= start and hi - start <= len(tape.tail):
+            return tuple(map(_value_of, tape.tail[lo - start : hi - start]))
     try:
         if not ids:
             return ()
@@ -400,7 +415,7 @@ def op_values(tape: Tape, op: str, ids: Sequence[int]) -> tuple[float, ...]:
             raise IndexError
         if hi <= nb:
             return base[lo:hi] if type(ids) is Run else tuple(map(base.__getitem__, ids))
-        if lo >= nb and (type(ids) is Run or hi - lo <= 2 * len(ids)):
+        if lo >= nb and (type(ids) is Run or hi - lo <= 16 * len(ids)):
             span = _pushed_between(tape, lo - nb, hi - nb)  # few chunks: read them by slices
             if type(ids) is Run:
                 return tuple(map(_value_of, span))
@@ -531,8 +546,8 @@ def push_many(tape: Tape, new_nodes: Sequence[StoredNode]) -> tuple[Tape, Run]:
         for value, _, _, op in batch:
             if not _isfinite(value):
                 raise NonFiniteError(f"{op}: result {value!r} is not finite")
-    first = len(tape)
-    return _extended(tape, batch), Run(first, first + len(batch))
+    first = len(tape.base) + CHUNK * len(tape.chunks) + len(tape.tail)  # len(tape), inline
+    return _extended(tape, batch), _run(first, first + len(batch))
 
 
 def _extended(tape: Tape, batch: tuple[StoredNode, ...]) -> Tape:
@@ -573,8 +588,24 @@ def push_block(
     if m and (set(map(len, rows)) != {len(row_grads)}
               or set(map(len, shared_grads)) != {len(shared)}):
         raise ValueError(f"{op}: a block's rows and gradients differ in length")
-    # Member k is stored as (value, block, k, op); push_many refuses non-finite values.
-    return push_many(tape, tuple(zip(values, repeat(block), count(), repeat(op))))
+    return push_many(tape, block_nodes(op, values, block))  # it refuses non-finite values
+
+
+def block_nodes(op: str, values: Sequence[float], block: Block) -> tuple[StoredNode, ...]:
+    """Return the members of ``block`` as ``push_many`` takes them: for a batch with other nodes.
+
+    ``push_block`` pushes them on their own; a layer that pushes several
+    blocks and nodes in one batch (``layers.attention``) builds them here.
+    A member is stored as ``(value, block, k, op)`` (``k`` its index in the
+    block); ``node`` unfolds it. The shapes are not checked here.
+
+    >>> tape = leaves([1.0, 2.0, 3.0, 4.0])
+    >>> blk = Block(((2, 3),), (1.0, 2.0), (0, 1), ((3.0, 4.0),))   # y = w . x
+    >>> tape, (y,) = push_many(tape, block_nodes("dot", (11.0,), blk))
+    >>> node(tape, y)
+    Node(value=11.0, inputs=(2, 3, 0, 1), local_grads=(1.0, 2.0, 3.0, 4.0), op='dot')
+    """
+    return tuple(zip(values, repeat(block), count(), repeat(op)))
 
 
 def leaves(xs: Iterable[float]) -> Tape:

@@ -199,6 +199,47 @@ def test_scaled_dots_equal_dot_then_scale(width, n_keys, data, ws):
     assert_same(fused, unfused, flat, ws)
 
 
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4), st.data())
+def test_attention_builds_the_tape_of_its_heads_one_by_one(n_head, width, n_keys, data):
+    """L.attention pushes exactly the nodes of scaled_dots, softmax and linear, head by head."""
+    n = n_head * width
+    flat = data.draw(st.lists(floats, min_size=n * (1 + 2 * n_keys), max_size=n * (1 + 2 * n_keys)))
+    tape, ids = T.map_tape(T.new(), flat, T.var)
+    q = ids[:n]
+    keys = [ids[n * (1 + i):n * (2 + i)] for i in range(n_keys)]
+    vals = [ids[n * (1 + n_keys + i):n * (2 + n_keys + i)] for i in range(n_keys)]
+
+    composed, outs = tape, []
+    for lo in range(0, n, width):
+        hi = lo + width
+        composed, logits = L.scaled_dots(composed, q[lo:hi], [k[lo:hi] for k in keys],
+                                         1 / math.sqrt(width))
+        composed, probs = L.softmax(composed, logits)
+        composed, out = L.linear(composed, probs, [[v[j] for v in vals] for j in range(lo, hi)])
+        outs += out
+    fused, out = L.attention(tape, q, keys, vals, n_head)
+    assert out == tuple(outs)
+    assert fused == composed and fused.nodes == composed.nodes
+    root = out[data.draw(st.integers(0, len(out) - 1))]
+    assert T.backward_as_tuple(fused, root) == T.backward_as_tuple(composed, root)
+    # The float kernel gives the same values, head by head.
+    floats_out = L.attention_values(T.values(tape, q), [T.values(tape, k) for k in keys],
+                                    [T.values(tape, v) for v in vals], n_head)
+    assert tuple(x for _, _, head in floats_out for x in head) == T.values(fused, out)
+
+
+def test_attention_rejects_bad_shapes():
+    """Heads that do not divide the query, ragged keys or values, or no keys at all."""
+    tape, ids = T.map_tape(T.new(), [1.0] * 8, T.var)
+    q, k, v = ids[0:2], ids[2:4], ids[4:6]
+    for args, n_head in [((q, [k], [v]), 3), ((q, [k[:1]], [v]), 1), ((q, [k], [v, v]), 1),
+                         ((q, [], []), 1), ((q, [k], [v]), 0)]:
+        with pytest.raises(ValueError, match="attention: "):
+            L.attention(tape, *args, n_head)
+    with pytest.raises(IndexError, match="attention: node id 99"):
+        L.attention(tape, q, [k], [(4, 99)], 1)
+
+
 @given(st.data())
 def test_vector_ops_build_the_same_nodes_as_mapping_the_primitive(data):
     """L.add, L.relu and L.mul_scalar append exactly the nodes the mapped primitives would."""
