@@ -29,6 +29,7 @@ import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain, compress, count, repeat
+from operator import add as _add
 from operator import itemgetter
 from operator import mul as _mul
 from typing import Any, NamedTuple, TypeVar
@@ -1028,6 +1029,45 @@ def _block_backward(adjoint: list[float], block: Block, first: int, last: int) -
             for j, local in zip(shared, shared_grads[k]):
                 adjoint[j] += local * g
         k -= 1
+
+
+if sys.version_info < (3, 11):
+    # On 3.10, whose interpreter runs the loops above slowest, a block's shared inputs are
+    # folded column by column in C: adjoint[j] plus the products of member adjoints
+    # (last member first) with column j of their shared gradients, one builtin sum each.
+    # Up to 3.11 a float sum is a plain left fold from its start, so this adds the same
+    # products in the same order as the member loop; it is used only where the order cannot
+    # differ: every input id before the block, no shared id repeated or read as a member's own.
+    _loop_block_backward = _block_backward
+
+    def _block_backward(  # noqa: F811 - the same hand-over, its shared part in C
+        adjoint: list[float], block: Block, first: int, last: int
+    ) -> None:
+        rows, row_grads, shared, shared_grads = block
+        shared_set = set(shared)  # local
+        if (not shared or len(shared_set) != len(shared) or max(shared) >= first
+                or not shared_set.isdisjoint(chain.from_iterable(rows))):
+            return _loop_block_backward(adjoint, block, first, last)
+        live = []  # local: (member, its adjoint), last member first
+        for k in range(last - first, -1, -1):
+            g = adjoint[first + k]  # read as the loop would: own ids may be members
+            if g:
+                live.append((k, g))
+                row = rows[k]
+                if type(row) is Run and row:  # distinct ids: one C-level update of the slice
+                    lo, hi = row[0], row[-1] + 1
+                    adjoint[lo:hi] = map(_add, adjoint[lo:hi], map(_mul, row_grads, repeat(g)))
+                    continue
+                for j, local in zip(row, row_grads):
+                    adjoint[j] += local * g
+        if live:
+            live_gs = [g for _, g in live]  # local
+            columns = zip(*[shared_grads[k] for k, _ in live])
+            folded = [builtins.sum(map(_mul, col, live_gs), adjoint[j])
+                      for j, col in zip(shared, columns)]  # local
+            for j, a in zip(shared, folded):
+                adjoint[j] = a
+        return None
 
 
 def grad(grads: Sequence[float], i: int) -> float:

@@ -65,22 +65,39 @@ def test_a_run_is_the_tuple_of_its_range(start, length):
 
 @st.composite
 def blocks(draw):
-    """Leaves, then a random Block over them with finite gradients, and its member values."""
-    n_leaves = draw(st.integers(1, 12))
+    """Leaves, then a random Block over them with finite gradients, and its member values.
+
+    Half of them read ids at random (repeats, and ids both shared and a member's own); the
+    other half are shaped like a layer: own ids (rows, or Runs as layout's weights) apart from
+    distinct shared ids, the case backward may hand over by columns.
+    """
+    n_leaves = draw(st.integers(2, 12))
     tape = T.leaves(draw(st.lists(values, min_size=n_leaves, max_size=n_leaves)))
-    ids = st.integers(0, n_leaves - 1)
-    m, n_own, n_shared = draw(st.integers(0, 5)), draw(st.integers(0, 4)), draw(st.integers(0, 4))
-    rows = tuple(tuple(draw(st.lists(ids, min_size=n_own, max_size=n_own))) for _ in range(m))
+    layer_like = draw(st.booleans())
+    split = draw(st.integers(1, n_leaves - 1)) if layer_like else n_leaves
+    own_ids = st.integers(0, split - 1)
+    m, n_own = draw(st.integers(0, 5)), draw(st.integers(0, 4))
+
+    def row():
+        if n_own <= split and draw(st.booleans()):
+            start = draw(st.integers(0, split - n_own))
+            return T.Run(start, start + n_own)
+        return tuple(draw(st.lists(own_ids, min_size=n_own, max_size=n_own)))
+
+    rows = tuple(row() for _ in range(m))
     row_grads = tuple(draw(st.lists(values, min_size=n_own, max_size=n_own)))
-    shared = tuple(draw(st.lists(ids, min_size=n_shared, max_size=n_shared)))
-    shared_grads = tuple(tuple(draw(st.lists(values, min_size=n_shared, max_size=n_shared)))
+    if layer_like:
+        shared = tuple(draw(st.lists(st.integers(split, n_leaves - 1), unique=True, max_size=4)))
+    else:
+        shared = tuple(draw(st.lists(st.integers(0, n_leaves - 1), max_size=4)))
+    shared_grads = tuple(tuple(draw(st.lists(values, min_size=len(shared), max_size=len(shared))))
                          for _ in range(m))
     member_values = tuple(draw(st.lists(values, min_size=m, max_size=m)))
     return tape, T.Block(rows, row_grads, shared, shared_grads), member_values
 
 
 @given(blocks(), st.data())
-@settings(max_examples=80)
+@settings(max_examples=150)
 def test_a_block_is_its_members_pushed_one_by_one(case, data):
     """A block's nodes, and every gradient through them, are those of the unfolded nodes."""
     tape, block, member_values = case
@@ -103,6 +120,23 @@ def test_a_block_is_its_members_pushed_one_by_one(case, data):
         k = data.draw(st.integers(0, len(ids_block) - 1), label="member")
         assert (T.backward_as_tuple(t_block, ids_block[k])
                 == T.backward_as_tuple(t_flat, ids_flat[k]))
+
+
+def test_a_block_hands_over_in_the_order_of_its_members():
+    """Float addition is not associative: these products give a different sum in any other order,
+    so the block's gradients equal the flat nodes' only if both add them last member first."""
+    tape = T.leaves([0.5, 1.0, 2.0, 3.0])
+    products = (1e16, 1.0, -1e16, 3.0)  # shared gradients of id 0; the member adjoints are 1
+    rows, shared_grads = tuple(T.Run(1, 2) for _ in products), tuple((p,) for p in products)
+    block = T.Block(rows, (2.0,), (0,), shared_grads)
+    flat = [(1.0, (1, 0), (2.0, p), "blk") for p in products]
+    t_block, ids_block = T.push_block(tape, "blk", (1.0,) * len(products), block)
+    t_flat, ids_flat = T.push_many(tape, flat)
+    t_block, root_block = T.sum(t_block, ids_block)
+    t_flat, root_flat = T.sum(t_flat, ids_flat)
+    grads = T.backward_as_tuple(t_flat, root_flat)
+    assert grads[0] == ((3.0 + -1e16) + 1.0) + 1e16  # the last member's product first
+    assert T.backward_as_tuple(t_block, root_block) == grads
 
 
 def test_push_block_checks_its_shapes_and_values():
