@@ -189,11 +189,13 @@ def linear(
         else T.op_values(tape, "linear", row)
         for row in rows
     ]
-    if wvs and (min(map(len, wvs)) != n or max(map(len, wvs)) != n):
+    if wvs and set(map(len, wvs)) != {n}:
         bad = next(len(wv) for wv in wvs if len(wv) != n)
         raise ValueError(f"linear: row of {bad} weights for an input of {n}")
     # Row k reads its weights (local gradients: x's values) and x (local gradients: its weights).
-    return T.push_block(tape, "dot", dot_values(xv, wvs), Block(tuple(rows), xv, x, tuple(wvs)))
+    # Every row is as long as x (checked above), so the block is well formed: push it unchecked.
+    block = Block(tuple(rows), xv, x, tuple(wvs))
+    return T.push_many(tape, T.block_nodes("dot", dot_values(xv, wvs), block))
 
 
 def scaled_dots(

@@ -28,6 +28,7 @@ import html
 import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from functools import cache
 from itertools import chain, compress, count, repeat
 from operator import add as _add
 from operator import itemgetter
@@ -72,6 +73,7 @@ __all__ = [
     "fold_sum",
     "fold_dot",
     "fold_dots",
+
     "map_tape",
     "zip_map_tape",
     "backward",
@@ -401,9 +403,15 @@ def op_values(tape: Tape, op: str, ids: Sequence[int]) -> tuple[float, ...]:
         hi = lo + len(ids)
         if hi <= nb:
             return base[lo:hi]
-        start = nb + CHUNK * len(tape.chunks)  # the first id in the tail
-        if lo >= start and hi - start <= len(tape.tail):
-            return tuple(map(_value_of, tape.tail[lo - start : hi - start]))
+        chunks = tape.chunks
+        start = nb + CHUNK * len(chunks)  # the first id in the tail
+        if lo >= start:
+            if hi - start <= len(tape.tail):
+                return tuple(map(_value_of, tape.tail[lo - start : hi - start]))
+        elif lo >= nb:
+            c, k = divmod(lo - nb, CHUNK)
+            if k + hi - lo <= CHUNK:  # within one chunk
+                return tuple(map(_value_of, chunks[c][k : k + hi - lo]))
     try:
         if not ids:
             return ()
@@ -412,7 +420,7 @@ def op_values(tape: Tape, op: str, ids: Sequence[int]) -> tuple[float, ...]:
             hi = lo + len(ids)
         else:
             lo, hi = min(ids), max(ids) + 1
-        if lo < 0 or hi > len(tape):
+        if lo < 0 or hi > nb + CHUNK * len(tape.chunks) + len(tape.tail):  # len(tape)
             raise IndexError
         if hi <= nb:
             return base[lo:hi] if type(ids) is Run else tuple(map(base.__getitem__, ids))
@@ -468,10 +476,63 @@ def fold_dots(xs: Sequence[float], rows: Iterable[Sequence[float]]) -> tuple[flo
     return tuple(out)
 
 
-if sys.version_info < (3, 12):
-    # Up to Python 3.11, builtin sum over floats is this same left fold, done in C:
-    # 0 + x0 is x0 exactly, then one double addition per item. From 3.12 on it is
-    # compensated (Neumaier) and rounds differently, so the loops above are used there.
+# How fast these folds run decides how fast a training step is, and the fastest exact
+# form differs between interpreters; each form below makes the same float operations in
+# the same order, so results do not depend on the interpreter.
+_WRITTEN_OUT_MAX = 64  # the widest fold or hand-over compiled as straight-line code
+
+
+@cache  # a pure function of a small int, compiled once per width
+def _written_out_dot(n: int) -> Callable[[Sequence[float], Sequence[float]], float]:
+    """Return ``lambda x, y: 0.0 + x[0] * y[0] + ... + x[n-1] * y[n-1]``, compiled for width n.
+
+    Python's ``+`` is left-associative, so this is ``fold_dot`` of the first n
+    entries, written out: no loop, no iterator, one specialised float
+    operation per term. From Python 3.11 on it is the fastest exact form
+    (about twice the speed of the loop on 3.12 and 3.13).
+
+    >>> _written_out_dot(2)([1.0, 2.0], [3.0, 4.0])
+    11.0
+    >>> _written_out_dot(0)([], [])
+    0.0
+    """
+    if not 0 <= n <= _WRITTEN_OUT_MAX:
+        raise ValueError(f"_written_out_dot: width {n!r} is not in 0..{_WRITTEN_OUT_MAX}")
+    terms = "".join(f" + x[{i}] * y[{i}]" for i in range(n))
+    return eval(f"lambda x, y: 0.0{terms}")  # our own text, made from an int
+
+
+@cache  # a pure function of a small int, compiled once per width
+def _written_out_hand_over(n: int) -> Callable[..., None]:
+    """Return ``hand_over(adjoint, ids, grads, g)`` doing ``adjoint[ids[i]] += grads[i] * g`` for
+    i = 0..n-1 in order, compiled for width n: the backward step of one node, written out.
+
+    The same float operations in the same order as the loop over ``zip(ids, grads)``
+    (repeated ids included), a third fewer instructions from Python 3.11 on. ``ids``
+    and ``grads`` must both have n entries (ValueError otherwise).
+
+    >>> adjoint = [0.0, 1.0]
+    >>> _written_out_hand_over(3)(adjoint, (1, 0, 1), (2.0, 3.0, 4.0), 0.5)
+    >>> adjoint
+    [1.5, 4.0]
+    """
+    if not 0 <= n <= _WRITTEN_OUT_MAX:
+        raise ValueError(f"_written_out_hand_over: width {n!r} is not in 0..{_WRITTEN_OUT_MAX}")
+    lines = ["def hand_over(adjoint, ids, grads, g):"]
+    if n:
+        lines += [f"    {''.join(f'i{i}, ' for i in range(n))}= ids",
+                  f"    {''.join(f'l{i}, ' for i in range(n))}= grads"]
+        lines += [f"    adjoint[i{i}] += l{i} * g" for i in range(n)]
+    else:
+        lines += ["    pass"]
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)  # our own text, made from an int
+    return namespace["hand_over"]
+
+
+if sys.version_info < (3, 11):
+    # On 3.10, builtin sum over floats is the same left fold, done in C (0 + x0 is x0
+    # exactly, then one double addition per item), and faster than any Python code.
     _loop_sum, _loop_dot, _loop_dots = fold_sum, fold_dot, fold_dots
 
     def fold_sum(xs: Iterable[float]) -> float:  # noqa: F811 - the same fold, in C
@@ -482,6 +543,44 @@ if sys.version_info < (3, 12):
 
     def fold_dots(xs: Sequence[float], rows: Iterable[Sequence[float]]) -> tuple[float, ...]:  # noqa: F811
         return tuple([builtins.sum(map(_mul, row, xs), 0.0) for row in rows])
+
+    fold_sum.__doc__, fold_dot.__doc__ = _loop_sum.__doc__, _loop_dot.__doc__
+    fold_dots.__doc__ = _loop_dots.__doc__
+else:
+    # From 3.11 on, dots are written out (``_written_out_dot``). Up to 3.11 a sum stays
+    # builtin sum in C; from 3.12 on builtin sum is compensated (Neumaier) and rounds
+    # differently, so a sum is a dot with ones, written out too.
+    _loop_sum, _loop_dot, _loop_dots = fold_sum, fold_dot, fold_dots
+    _ONES = (1.0,) * _WRITTEN_OUT_MAX
+
+    def fold_dot(xs: Iterable[float], ys: Iterable[float]) -> float:  # noqa: F811
+        if isinstance(xs, (tuple, list)) and isinstance(ys, (tuple, list)):
+            n = min(len(xs), len(ys))  # as zip pairs them
+            if n <= _WRITTEN_OUT_MAX:
+                return _written_out_dot(n)(xs, ys)
+        return _loop_dot(xs, ys)
+
+    def fold_dots(xs: Sequence[float], rows: Iterable[Sequence[float]]) -> tuple[float, ...]:  # noqa: F811
+        rows = rows if isinstance(rows, (tuple, list)) else tuple(rows)
+        if len(xs) <= _WRITTEN_OUT_MAX:
+            dot = _written_out_dot(len(xs))
+            try:
+                return tuple([dot(row, xs) for row in rows])
+            except IndexError:  # a row shorter than xs: pair them as zip does
+                pass
+        return _loop_dots(xs, rows)
+
+    if sys.version_info < (3, 12):
+
+        def fold_sum(xs: Iterable[float]) -> float:  # noqa: F811 - the same fold, in C
+            return float(builtins.sum(xs))
+
+    else:
+
+        def fold_sum(xs: Iterable[float]) -> float:  # noqa: F811
+            if isinstance(xs, (tuple, list)) and len(xs) <= _WRITTEN_OUT_MAX:
+                return _written_out_dot(len(xs))(xs, _ONES)
+            return _loop_sum(xs)
 
     fold_sum.__doc__, fold_dot.__doc__ = _loop_sum.__doc__, _loop_dot.__doc__
     fold_dots.__doc__ = _loop_dots.__doc__
@@ -1067,6 +1166,25 @@ if sys.version_info < (3, 11):
                       for j, col in zip(shared, columns)]  # local
             for j, a in zip(shared, folded):
                 adjoint[j] = a
+        return None
+
+
+if sys.version_info >= (3, 11):
+    _loop_block_backward = _block_backward
+
+    def _block_backward(  # noqa: F811 - the same hand-over, written out
+        adjoint: list[float], block: Block, first: int, last: int
+    ) -> None:
+        rows, row_grads, shared, shared_grads = block
+        if len(row_grads) > _WRITTEN_OUT_MAX or len(shared) > _WRITTEN_OUT_MAX:
+            return _loop_block_backward(adjoint, block, first, last)
+        own, common = _written_out_hand_over(len(row_grads)), _written_out_hand_over(len(shared))
+        k = last - first
+        for g in reversed(adjoint[first : last + 1]):
+            if g:  # a zero adjoint would only add zeros to the inputs
+                own(adjoint, rows[k], row_grads, g)
+                common(adjoint, shared, shared_grads[k], g)
+            k -= 1
         return None
 
 
