@@ -181,17 +181,18 @@ def linear(
     xv = T.op_values(tape, "linear", x)
     n = len(x)
     base = tape.base
-    nb = len(base)
-    rows = [row if type(row) is Run else tuple(row) for row in w]
-    # Parameter rows (model.layout's Runs) are read as one slice of the base each.
-    wvs = [
-        base[row[0] : row[-1] + 1] if type(row) is Run and row and row[-1] < nb
-        else T.op_values(tape, "linear", row)
-        for row in rows
-    ]
-    if wvs and set(map(len, wvs)) != {n}:
-        bad = next(len(wv) for wv in wvs if len(wv) != n)
-        raise ValueError(f"linear: row of {bad} weights for an input of {n}")
+    if type(w) is T.RunMatrix and w and w[0] and w[-1][-1] < len(base):
+        # A matrix of parameters (model.layout's): one slice of the base, split into rows in C.
+        if len(w[0]) != n:
+            raise ValueError(f"linear: row of {len(w[0])} weights for an input of {n}")
+        rows: Sequence[tuple[int, ...]] = w
+        wvs: Sequence[tuple[float, ...]] = tuple(zip(*[iter(base[w[0][0] : w[-1][-1] + 1])] * n))
+    else:
+        rows = [row if type(row) is Run else tuple(row) for row in w]
+        wvs = [T.op_values(tape, "linear", row) for row in rows]
+        if wvs and set(map(len, wvs)) != {n}:
+            bad = next(len(wv) for wv in wvs if len(wv) != n)
+            raise ValueError(f"linear: row of {bad} weights for an input of {n}")
     # Row k reads its weights (local gradients: x's values) and x (local gradients: its weights).
     # Every row is as long as x (checked above), so the block is well formed: push it unchecked.
     block = Block(tuple(rows), xv, x, tuple(wvs))

@@ -153,9 +153,10 @@ def num_params(config: Config) -> int:
 def named_matrices(config: Config) -> tuple[tuple[str, Matrix], ...]:
     """Return ``(name, matrix of node ids)`` for every weight matrix, in order.
 
-    Each row is a ``tape.Run`` of consecutive ids (a tuple of ints that knows
-    they are consecutive), which lets ``layers.linear`` read a row of
-    parameters as one slice.
+    Each matrix is a ``tape.RunMatrix``: its rows are ``tape.Run``s of
+    consecutive ids (tuples of ints that know they are consecutive), one after
+    the other, which lets ``layers.linear`` read a whole matrix of parameters
+    as one slice.
 
     >>> named_matrices(Config(vocab_size=2, n_embd=2, n_head=1, block_size=1))[:2]
     (('wte', ((0, 1), (2, 3))), ('wpe', ((4, 5),)))
@@ -163,8 +164,7 @@ def named_matrices(config: Config) -> tuple[tuple[str, Matrix], ...]:
     out = []  # local transient
     start = 0
     for name, rows, cols in matrix_shapes(config):
-        row_starts = range(start, start + rows * cols, cols)
-        out.append((name, tuple(T.Run(r, r + cols) for r in row_starts)))
+        out.append((name, T.RunMatrix(start, rows, cols)))
         start += rows * cols
     return tuple(out)
 

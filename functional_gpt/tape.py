@@ -42,6 +42,7 @@ __all__ = [
     "Node",
     "Block",
     "Run",
+    "RunMatrix",
     "Tape",
     "CHUNK",
     "NonFiniteError",
@@ -209,6 +210,37 @@ def _run(start: int, stop: int) -> Run:
 
 
 _tuple_new = tuple.__new__
+class RunMatrix(tuple):
+    """Node ids ``start, start + 1, ...`` laid out row by row: ``rows`` Runs of ``cols`` ids each.
+
+    It is an ordinary tuple of ``Run`` rows in every other way. What it adds
+    is a promise: its rows are consecutive and equally long, so a layer can
+    read every value of the matrix as one slice of the tape and split it into
+    rows in C. ``model.layout``'s weight matrices are RunMatrix.
+
+    >>> m = RunMatrix(4, 2, 3)
+    >>> m, m[1], type(m[1]).__name__
+    (((4, 5, 6), (7, 8, 9)), (7, 8, 9), 'Run')
+    >>> RunMatrix(0, 2, -1)
+    Traceback (most recent call last):
+    ...
+    ValueError: RunMatrix: rows and cols must be at least 0, got 2 and -1
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, start: int, rows: int, cols: int) -> RunMatrix:
+        if rows < 0 or cols < 0:
+            raise ValueError(f"RunMatrix: rows and cols must be at least 0, got {rows} and {cols}")
+        if not cols:
+            return tuple.__new__(cls, [Run(start, start)] * rows)
+        starts = range(start, start + rows * cols, cols)
+        return tuple.__new__(cls, [Run(r, r + cols) for r in starts])
+
+    def __getnewargs__(self) -> tuple[int, int, int]:  # pickling: rebuilt from its shape
+        return (self[0][0] if self and self[0] else 0, len(self), len(self[0]) if self else 0)
+
+
 CHUNK = 64  # pushed nodes per element of a tape's pvector (see Tape)
 
 

@@ -158,6 +158,18 @@ def test_cross_entropy_rejects_bad_target():
         L.cross_entropy(tape, ids, 2)
 
 
+@given(st.integers(1, 4), st.integers(1, 4), st.data())
+def test_linear_reads_a_run_matrix_as_its_rows(n_in, n_out, data):
+    """A matrix of parameters given as a RunMatrix (one slice) builds the same tape as its rows."""
+    flat = data.draw(st.lists(floats, min_size=n_out * n_in, max_size=n_out * n_in))
+    tape = T.leaves(flat)
+    tape, x = T.map_tape(tape, data.draw(st.lists(floats, min_size=n_in, max_size=n_in)), T.var)
+    w = T.RunMatrix(0, n_out, n_in)
+    assert L.linear(tape, x, w) == L.linear(tape, x, [list(row) for row in w])
+    with pytest.raises(ValueError, match=f"linear: row of {n_in} weights for an input of"):
+        L.linear(tape, x[:-1] + x + x, w)
+
+
 def test_linear_rejects_ragged_rows():
     """A weight row of the wrong width is a ValueError, not a silent truncation."""
     tape, ids = T.map_tape(T.new(), [1.0, 2.0, 3.0], T.var)

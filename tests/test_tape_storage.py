@@ -63,6 +63,16 @@ def test_a_run_is_the_tuple_of_its_range(start, length):
     assert pickle.loads(pickle.dumps(ids)) == ids
 
 
+@given(st.integers(0, 1000), st.integers(0, 6), st.integers(0, 6))
+def test_a_run_matrix_is_the_tuple_of_its_rows(start, rows, cols):
+    """RunMatrix(start, rows, cols): row r is Run(start + r * cols, start + (r + 1) * cols)."""
+    m = T.RunMatrix(start, rows, cols)
+    expected = tuple(tuple(range(start + r * cols, start + (r + 1) * cols)) for r in range(rows))
+    assert m == expected and all(type(row) is T.Run for row in m)
+    again = pickle.loads(pickle.dumps(m))
+    assert type(again) is T.RunMatrix and again == m
+
+
 @st.composite
 def blocks(draw):
     """Leaves, then a random Block over them with finite gradients, and its member values.
