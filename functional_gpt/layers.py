@@ -1,4 +1,4 @@
-"""Neural-network layers as pure tape functions: linear, rmsnorm, softmax, cross-entropy.
+"""Neural-network layers as pure tape functions: linear, rmsnorm, attention, softmax, cross-entropy.
 
 Each takes a tape first and returns ``(new_tape, ids)``. The float operations
 are the ones microgpt.py performs (sums are left folds from 0, ``x / y`` is
@@ -7,8 +7,8 @@ operations into one node whose local gradients are worked out by hand, and
 tests check each against its unfused composition of tape primitives.
 
 Every value a layer computes comes from a **float kernel** defined here
-(``dot_values``, ``scaled_dot_values``, ``rms_scale``, ``softmax_values``,
-``cross_entropy_value``, ``relu_values``): the tape layers add local gradients
+(``dot_values``, ``scaled_dot_values``, ``attention_values``, ``rms_scale``,
+``softmax_values``, ``cross_entropy_value``, ``relu_values``): the tape layers add local gradients
 to what the kernels return, and the tape-free forward of ``infer`` calls the
 same kernels, so the two forwards cannot drift apart.
 

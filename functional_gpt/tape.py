@@ -74,7 +74,6 @@ __all__ = [
     "fold_sum",
     "fold_dot",
     "fold_dots",
-
     "map_tape",
     "zip_map_tape",
     "backward",
@@ -204,12 +203,14 @@ class Run(tuple):
         return (self[0], self[0] + len(self)) if self else (0, 0)
 
 
+_tuple_new = tuple.__new__
+
+
 def _run(start: int, stop: int) -> Run:
     """``Run(start, stop)`` for bounds already known to be valid, without the check."""
     return _tuple_new(Run, range(start, stop))
 
 
-_tuple_new = tuple.__new__
 class RunMatrix(tuple):
     """Node ids ``start, start + 1, ...`` laid out row by row: ``rows`` Runs of ``cols`` ids each.
 
@@ -1214,8 +1215,8 @@ if sys.version_info < (3, 11):
                 adjoint[j] = a
         return None
 
-
-if sys.version_info >= (3, 11):
+else:
+    # From 3.11 on, each member's hand-over is written out (``_written_out_block_backward``).
     _loop_block_backward = _block_backward
 
     def _block_backward(  # noqa: F811 - the same hand-over, written out

@@ -252,6 +252,17 @@ def test_attention_rejects_bad_shapes():
         L.attention(tape, q, [k], [(4, 99)], 1)
 
 
+@given(vectors)
+def test_rmsnorm_builds_a_dot_a_scale_and_mul_scalar(xs):
+    """L.rmsnorm pushes exactly the nodes of T.dot(x, x), one rms_scale node, then mul_scalar."""
+    tape, x = T.map_tape(T.new(), xs, T.var)
+    composed, ss = T.dot(tape, x, x)
+    n, ss_value = len(x), T.data(composed, ss)
+    local = -0.5 * (ss_value * n**-1 + L.RMS_EPS) ** -1.5 * n**-1
+    composed, scale = T.push(composed, "rms_scale", L.rms_scale(ss_value, n), (ss,), (local,))
+    assert L.rmsnorm(tape, x) == L.mul_scalar(composed, x, scale)
+
+
 @given(st.data())
 def test_vector_ops_build_the_same_nodes_as_mapping_the_primitive(data):
     """L.add, L.relu and L.mul_scalar append exactly the nodes the mapped primitives would."""
