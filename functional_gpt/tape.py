@@ -577,13 +577,27 @@ def _written_out_block_backward(n_own: int, n_shared: int) -> Callable[..., None
     return namespace["block_backward"]
 
 
-if sys.version_info < (3, 11):
-    # On 3.10, builtin sum over floats is the same left fold, done in C (0 + x0 is x0
-    # exactly, then one double addition per item), and faster than any Python code.
-    _loop_sum, _loop_dot, _loop_dots = fold_sum, fold_dot, fold_dots
+_loop_sum, _loop_dot, _loop_dots = fold_sum, fold_dot, fold_dots  # the definitions above
+
+if sys.version_info < (3, 12):
+    # Up to 3.11, builtin sum over floats is the same left fold, done in C (0 + x0 is x0
+    # exactly, then one double addition per item). From 3.12 on it is compensated
+    # (Neumaier) and rounds differently, so a sum is a dot with ones, written out.
 
     def fold_sum(xs: Iterable[float]) -> float:  # noqa: F811 - the same fold, in C
         return float(builtins.sum(xs))
+
+else:
+    _ONES = (1.0,) * _WRITTEN_OUT_MAX
+
+    def fold_sum(xs: Iterable[float]) -> float:  # noqa: F811 - the same fold, written out
+        if isinstance(xs, (tuple, list)) and len(xs) <= _WRITTEN_OUT_MAX:
+            return _written_out_dot(len(xs))(xs, _ONES)
+        return _loop_sum(xs)
+
+
+if sys.version_info < (3, 11):
+    # On 3.10, whose interpreter does not specialise, builtin sum in C is the fastest dot.
 
     def fold_dot(xs: Iterable[float], ys: Iterable[float]) -> float:  # noqa: F811
         return float(builtins.sum(map(_mul, xs, ys)))
@@ -591,14 +605,8 @@ if sys.version_info < (3, 11):
     def fold_dots(xs: Sequence[float], rows: Iterable[Sequence[float]]) -> tuple[float, ...]:  # noqa: F811
         return tuple([builtins.sum(map(_mul, row, xs), 0.0) for row in rows])
 
-    fold_sum.__doc__, fold_dot.__doc__ = _loop_sum.__doc__, _loop_dot.__doc__
-    fold_dots.__doc__ = _loop_dots.__doc__
 else:
-    # From 3.11 on, dots are written out (``_written_out_dot``). Up to 3.11 a sum stays
-    # builtin sum in C; from 3.12 on builtin sum is compensated (Neumaier) and rounds
-    # differently, so a sum is a dot with ones, written out too.
-    _loop_sum, _loop_dot, _loop_dots = fold_sum, fold_dot, fold_dots
-    _ONES = (1.0,) * _WRITTEN_OUT_MAX
+    # From 3.11 on, dots are written out (``_written_out_dot``).
 
     def fold_dot(xs: Iterable[float], ys: Iterable[float]) -> float:  # noqa: F811
         if isinstance(xs, (tuple, list)) and isinstance(ys, (tuple, list)):
@@ -617,20 +625,9 @@ else:
                 pass
         return _loop_dots(xs, rows)
 
-    if sys.version_info < (3, 12):
 
-        def fold_sum(xs: Iterable[float]) -> float:  # noqa: F811 - the same fold, in C
-            return float(builtins.sum(xs))
-
-    else:
-
-        def fold_sum(xs: Iterable[float]) -> float:  # noqa: F811
-            if isinstance(xs, (tuple, list)) and len(xs) <= _WRITTEN_OUT_MAX:
-                return _written_out_dot(len(xs))(xs, _ONES)
-            return _loop_sum(xs)
-
-    fold_sum.__doc__, fold_dot.__doc__ = _loop_sum.__doc__, _loop_dot.__doc__
-    fold_dots.__doc__ = _loop_dots.__doc__
+fold_sum.__doc__, fold_dot.__doc__ = _loop_sum.__doc__, _loop_dot.__doc__
+fold_dots.__doc__ = _loop_dots.__doc__
 
 
 def _finite(op: str, x: object) -> float:
