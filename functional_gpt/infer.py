@@ -73,7 +73,8 @@ def _attention(
 ) -> tuple[None, tuple[float, ...]]:
     out: list[float] = []  # local transient, frozen into a tuple below
     for logits, probs, head_out in L.attention_values(q, keys, vals, n_head):
-        _finite("scaled_dot", logits), _finite("softmax", probs)  # in the tape's order
+        _finite("scaled_dot", logits)  # checked in the order the tape pushes them
+        _finite("softmax", probs)
         out += _finite("dot", head_out)
     return state, tuple(out)
 

@@ -263,10 +263,10 @@ def attention(
     q = q if type(q) is Run else tuple(q)
     key_ids: list[tuple[int, ...]] = [k if type(k) is Run else tuple(k) for k in keys]
     val_ids: list[tuple[int, ...]] = [v if type(v) is Run else tuple(v) for v in vals]
-    _check_attention(len(q), list(map(len, key_ids)), list(map(len, val_ids)), n_head)
     qv = T.op_values(tape, "attention", q)
     kvs = [T.op_values(tape, "attention", k) for k in key_ids]
     vvs = [T.op_values(tape, "attention", v) for v in val_ids]
+    heads = attention_values(qv, kvs, vvs, n_head)  # checks the shapes (one value per id)
     d, t = len(q) // n_head, len(key_ids)
     scale = (d**0.5) ** -1
     id_columns = tuple(zip(*val_ids))  # id_columns[j]: value j's id at every position
@@ -274,7 +274,6 @@ def attention(
     first = len(tape)  # the ids of the nodes below follow from here, head by head
     batch: list[T.StoredNode] = []  # local transient: every head's nodes, pushed at once below
     outs: list[int] = []  # local transient
-    heads = attention_values(qv, kvs, vvs, n_head)
     for (logits, probs, out), lo in zip(heads, range(0, len(q), d)):
         hi = lo + d
         logit_ids, prob_ids = tuple(range(first, first + t)), Run(first + t, first + 2 * t)
