@@ -18,7 +18,7 @@ import math
 import os
 from collections.abc import Sequence
 from operator import add
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from toolz import accumulate
 
@@ -30,6 +30,9 @@ __all__ = [
     "read_log",
     "moving_average",
     "default_window",
+    "output_format",
+    "pyplot",
+    "save_figure",
     "plot_losses",
 ]
 
@@ -137,6 +140,59 @@ def default_window(curves: Sequence[LossCurve]) -> int:
     return max(1, min(50, longest // 10))
 
 
+def output_format(path: str | os.PathLike[str]) -> str:
+    """Return the picture format a file name asks for, "png" or "svg", or PlotError saying so.
+
+    >>> output_format("loss.SVG")
+    'svg'
+    >>> output_format("loss.jpg")
+    Traceback (most recent call last):
+    ...
+    functional_gpt.plot.PlotError: loss.jpg: the file name must end in .png or .svg
+    """
+    name = os.fspath(path)
+    fmt = os.path.splitext(name)[1].lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise PlotError(f"{name}: the file name must end in .png or .svg")
+    return fmt
+
+
+def pyplot() -> Any:
+    """Return ``matplotlib.pyplot`` drawing to files only, or PlotError naming the extra to install.
+
+    >>> pyplot().get_backend().lower()
+    'agg'
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # draw to files only, whatever display the machine has
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise PlotError(f"plotting needs matplotlib: {EXTRA_HINT}") from None
+    return plt
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str]) -> str:
+    """Write the matplotlib figure ``fig`` to ``path`` in the format its suffix names; return it.
+
+    A file that cannot be written is a PlotError. The figure is left open.
+
+    >>> fig = pyplot().figure()
+    >>> save_figure(fig, "/no/such/dir/x.png")
+    Traceback (most recent call last):
+    ...
+    functional_gpt.plot.PlotError: cannot write /no/such/dir/x.png: No such file or directory
+    >>> pyplot().close(fig)
+    """
+    name = os.fspath(path)
+    try:
+        fig.savefig(name, format=output_format(name))
+    except OSError as e:
+        raise PlotError(f"cannot write {name}: {e.strerror or e}") from None
+    return name
+
+
 def plot_losses(
     curves: Sequence[LossCurve], path: str | os.PathLike[str], window: int | None = None
 ) -> str:
@@ -152,20 +208,11 @@ def plot_losses(
     ...
     functional_gpt.plot.PlotError: no logs to plot
     """
-    name = os.fspath(path)
-    fmt = os.path.splitext(name)[1].lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise PlotError(f"{name}: the file name must end in .png or .svg")
+    output_format(path)
     if not curves:
         raise PlotError("no logs to plot")
     window = default_window(curves) if window is None else window
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # draw to files only, whatever display the machine has
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise PlotError(f"plotting needs matplotlib: {EXTRA_HINT}") from None
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     try:
         for k, curve in enumerate(curves):
@@ -183,10 +230,6 @@ def plot_losses(
         ax.grid(True, alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        try:
-            fig.savefig(name, format=fmt)
-        except OSError as e:
-            raise PlotError(f"cannot write {name}: {e.strerror or e}") from None
+        return save_figure(fig, path)
     finally:
         plt.close(fig)
-    return name
