@@ -1,0 +1,241 @@
+"""Pictures of a trained model: attention maps with next-token probabilities, and embeddings.
+
+Each picture draws the numbers of one ``inside`` record, so what is drawn
+can be read as numbers too: ``draw_attention`` a ``Reading`` and
+``draw_embeddings`` an ``Embeddings``. Both write a .png or .svg file and
+return its name; they need matplotlib, the optional extra
+(``pip install 'functional_gpt[plot]'``), and say so in one line without it
+(``plot.PlotError``).
+
+The colour scales are fixed, so pictures of different models and texts
+compare: attention weights and probabilities run from 0 (dark) to 1
+(yellow) in viridis, probabilities on a square-root scale so that the
+small ones stay visible; cells a query cannot see (later positions) are
+light grey, and the token that truly comes next is outlined in red.
+
+>>> from functional_gpt import inside, train
+>>> from functional_gpt.evaluate import weights_of
+>>> run = train.prepare(["ann", "bob", "eve"], seed=1, n_embd=4, n_head=2, block_size=4)
+>>> reading = inside.read(weights_of(run.state), run.state.config, run.tokenizer, "bob")
+>>> draw_attention(reading, "maps.gif")
+Traceback (most recent call last):
+...
+functional_gpt.plot.PlotError: maps.gif: the file name must end in .png or .svg
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from .inside import Embeddings, Projection, Reading
+from .plot import output_format, pyplot, save_figure
+
+__all__ = ["COLORMAP", "MASKED", "TARGET", "VOWELS", "draw_attention", "draw_embeddings"]
+
+COLORMAP = "viridis"  # 0 dark purple .. 1 yellow
+MASKED = "#d9d9d9"  # a query's later positions, which it cannot see
+TARGET = "#ff1f1f"  # the outline of the token that truly comes next
+VOWELS = "aeiou"  # drawn in their own colour among the token embeddings
+_VOWEL_COLOUR, _BOS_COLOUR, _OTHER_COLOUR = "#e66100", "#c00000", "#1f4e9c"
+
+
+def _map_cells(rows: tuple[tuple[float, ...], ...]) -> list[list[float]]:
+    """One head's weights as a square: row i holds the i + 1 weights of query i, then NaN."""
+    n = len(rows)
+    return [list(row) + [math.nan] * (n - len(row)) for row in rows]
+
+
+def _tick_size(n: int, inches: float) -> float:
+    """A tick-label font size (points) that lets ``n`` labels share an axis ``inches`` long."""
+    return max(5.0, min(11.0, 0.8 * 72.0 * inches / max(n, 1)))
+
+
+def _label_ticks(ax: Any, axis: str, labels: tuple[str, ...], size: float, bos: str) -> None:
+    """Put ``labels`` on one axis at the cells' centres; BOS in bold, as it is easy to miss."""
+    ticks = ax.set_xticks if axis == "x" else ax.set_yticks
+    ticks(range(len(labels)), labels, fontsize=size)
+    texts = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+    for text, label in zip(texts, labels):
+        if label == bos:
+            text.set_fontweight("bold")
+            text.set_fontsize(size + 3)
+
+
+def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
+    """Draw every layer's and head's attention map, and the next-token probabilities, into ``path``.
+
+    One map per layer (a row of the figure) and head (a column): row ``i``
+    is the query of position ``i``, column ``j`` the key of position ``j``,
+    and the colour the weight the query gives that key (each row sums to
+    1). Both axes are labelled with the tokens read (BOS first). Under the
+    maps, one row per position gives the probability of every token coming
+    next; the token that does come next is outlined.
+
+    Returns the path. Needs matplotlib; without it, or for a path not ending
+    in .png or .svg, PlotError.
+
+    >>> from functional_gpt.inside import Reading
+    >>> r = Reading("a", (".", "a"), (((( 1.0,), (0.5, 0.5)),),), ((0.9, 0.1), (0.2, 0.8)),
+    ...             (0, 1), ("a", "."))
+    >>> draw_attention(r, "attention.txt")
+    Traceback (most recent call last):
+    ...
+    functional_gpt.plot.PlotError: attention.txt: the file name must end in .png or .svg
+    """
+    output_format(path)
+    plt = pyplot()
+    from matplotlib.colors import Normalize, PowerNorm
+    from matplotlib.patches import Rectangle
+
+    n_layer, n_head = len(reading.attention), len(reading.attention[0])
+    n, vocab = len(reading.labels), len(reading.vocabulary)
+    cell = 0.17 if n > 8 else 0.26  # inches per position in a map
+    map_in = max(1.6, cell * n + 0.6)
+    width = max(n_head * (map_in + 0.45) + 1.4, 0.2 * vocab + 2.2, 6.0)
+    probs_in = max(1.2, 0.2 * n + 0.9)
+    height = n_layer * (map_in + 0.75) + probs_in + 1.6
+    cmap = plt.get_cmap(COLORMAP).copy()
+    cmap.set_bad(MASKED)
+    fig = plt.figure(figsize=(width, height), dpi=100, layout="constrained")
+    bos = reading.vocabulary[-1]
+    try:
+        grid = fig.add_gridspec(n_layer + 1, n_head,
+                                height_ratios=[map_in] * n_layer + [probs_in])
+        tick = _tick_size(n, map_in - 0.6)
+        image = None
+        for layer in range(n_layer):
+            for head in range(n_head):
+                ax = fig.add_subplot(grid[layer, head])
+                image = ax.imshow(_map_cells(reading.attention[layer][head]), cmap=cmap,
+                                  norm=Normalize(0.0, 1.0), interpolation="nearest")
+                ax.set_title(f"layer {layer}, head {head}", fontsize=10)
+                _label_ticks(ax, "x", reading.labels, tick, bos)
+                _label_ticks(ax, "y", reading.labels, tick, bos)
+                ax.tick_params(length=0, pad=1.5)
+                if head == 0:
+                    ax.set_ylabel("query: the token read", fontsize=9)
+                if layer == n_layer - 1:
+                    ax.set_xlabel("key: an earlier token", fontsize=9)
+        fig.colorbar(image, ax=fig.axes, fraction=0.025, pad=0.01, shrink=0.9,
+                     label="attention weight")
+        ax = fig.add_subplot(grid[n_layer, :])
+        probs = ax.imshow(reading.probs, cmap=COLORMAP, norm=PowerNorm(0.5, 0.0, 1.0),
+                          aspect="auto", interpolation="nearest")
+        for pos, target in enumerate(reading.targets):
+            ax.add_patch(Rectangle((target - 0.5, pos - 0.5), 1.0, 1.0, fill=False,
+                                   edgecolor=TARGET, linewidth=2.0))
+        _label_ticks(ax, "x", reading.vocabulary, _tick_size(vocab, width - 2.5), bos)
+        _label_ticks(ax, "y", reading.labels, _tick_size(n, probs_in - 0.9), bos)
+        ax.tick_params(length=0, pad=1.5)
+        ax.set_xlabel("the next token (outlined: the one that comes next in the text)",
+                      fontsize=9)
+        ax.set_ylabel("after reading", fontsize=9)
+        ax.set_title("next-token probabilities (square-root colour scale)", fontsize=10)
+        fig.colorbar(probs, ax=ax, fraction=0.025, pad=0.01, label="probability")
+        fig.suptitle(f"attention while reading {reading.text!r} (BOS shown as "
+                     f"{reading.labels[0]!r})", fontsize=12)
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
+_CORNERS = ((3.0, 2.0), (-3.0, 2.0), (3.0, -2.0), (-3.0, -2.0))  # label offsets, in points
+
+
+def _label_offsets(
+    xs: list[float], ys: list[float], labels: tuple[str, ...]
+) -> list[tuple[float, float]]:
+    """A corner of each point for its label, chosen greedily to keep labels off other points
+    and other labels (measured in a panel about 400 points wide, as drawn)."""
+    scale = 400.0 / max(max(xs) - min(xs), max(ys) - min(ys), 1e-12)  # points per data unit
+    px, py = [x * scale for x in xs], [y * scale for y in ys]
+    placed: list[tuple[float, float]] = []  # local transient: centres of the labels so far
+    out = []  # local transient
+    for i, label in enumerate(labels):
+        half_w, half_h = 3.5 * len(label) + 1.0, 6.0
+
+        def crowding(corner: tuple[float, float]) -> float:
+            cx = px[i] + corner[0] + math.copysign(half_w, corner[0])
+            cy = py[i] + corner[1] + math.copysign(half_h, corner[1])
+            near = [(px[j], py[j]) for j in range(len(px)) if j != i] + placed
+            return sum(1.0 / (1.0 + (max(0.0, abs(cx - x) - half_w) ** 2
+                                     + max(0.0, abs(cy - y) - half_h) ** 2)) for x, y in near)
+
+        best = min(_CORNERS, key=crowding)
+        placed.append((px[i] + best[0] + math.copysign(half_w, best[0]),
+                       py[i] + best[1] + math.copysign(half_h, best[1])))
+        out.append(best)
+    return out
+
+
+def _scatter(ax: Any, projection: Projection, labels: tuple[str, ...], colours: list[Any],
+             text_colours: list[Any], title: str, joined: bool) -> None:
+    """One panel: the points on their first two components, each labelled."""
+    xs = [c[0] for c in projection.coords]
+    ys = [c[1] if len(c) > 1 else 0.0 for c in projection.coords]
+    if joined:
+        ax.plot(xs, ys, color="#9a9a9a", linewidth=0.8, zorder=1)
+    ax.scatter(xs, ys, c=colours, s=14, zorder=2)
+    offsets = _label_offsets(xs, ys, labels)
+    for x, y, label, colour, (dx, dy) in zip(xs, ys, labels, text_colours, offsets):
+        ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=11,
+                    color=colour, fontweight="bold", zorder=3,
+                    ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top")
+    ax.margins(0.12)
+    ax.set_title(title, fontsize=11)
+    share = [v / projection.total_variance if projection.total_variance > 0 else 0.0
+             for v in projection.variances]
+    ax.set_xlabel(f"component 1 ({share[0]:.0%} of the variance)")
+    ax.set_ylabel(f"component 2 ({share[1]:.0%} of the variance)" if len(share) > 1
+                  else "(one dimension only)")
+    ax.grid(True, alpha=0.25)
+    ax.set_aspect("equal", adjustable="datalim")
+
+
+def draw_embeddings(embeddings: Embeddings, path: str | os.PathLike[str]) -> str:
+    """Draw the token embeddings and the position embeddings on their first two components.
+
+    Left, one point per token, labelled with its character or BOS (vowels
+    and BOS in their own colours); right, one point per position, labelled with its
+    number and joined in order. The axes say how much of the variance each
+    component holds. Returns the path; PlotError without matplotlib or for a
+    path not ending in .png or .svg.
+
+    >>> from functional_gpt.inside import Embeddings, principal_components
+    >>> e = Embeddings(principal_components([(0.0, 1.0), (1.0, 0.0)]), ("a", "."),
+    ...                principal_components([(1.0, 1.0), (0.0, 2.0)]), ("0", "1"))
+    >>> draw_embeddings(e, "embeddings.pdf")
+    Traceback (most recent call last):
+    ...
+    functional_gpt.plot.PlotError: embeddings.pdf: the file name must end in .png or .svg
+    """
+    output_format(path)
+    plt = pyplot()
+    from matplotlib.lines import Line2D
+
+    bos = embeddings.token_labels[-1]
+    token_colours: list[Any] = [_BOS_COLOUR if label == bos else _VOWEL_COLOUR if label in VOWELS
+                     else _OTHER_COLOUR for label in embeddings.token_labels]
+    positions = len(embeddings.position_labels)
+    ramp = plt.get_cmap(COLORMAP)
+    position_colours = [ramp(0.85 * i / max(positions - 1, 1)) for i in range(positions)]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6.2), dpi=100)
+    try:
+        shown = tuple("BOS" if label == bos else label for label in embeddings.token_labels)
+        _scatter(left, embeddings.tokens, shown, token_colours, token_colours,
+                 "token embeddings (wte)", joined=False)
+        left.legend(handles=[
+            Line2D([], [], marker="o", linestyle="", color=c, label=name)
+            for c, name in ((_VOWEL_COLOUR, "vowel"), (_OTHER_COLOUR, "other character"),
+                            (_BOS_COLOUR, "BOS: the start and end of a name"))
+        ], loc="best", fontsize=9)
+        _scatter(right, embeddings.positions, embeddings.position_labels, position_colours,
+                 ["#333333"] * positions, "position embeddings (wpe), joined in order",
+                 joined=True)
+        fig.suptitle("embeddings projected on their first two principal components", fontsize=12)
+        fig.tight_layout()
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
