@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, NamedTuple, TextIO
 
-from . import __version__, checkpoint, datasets, plot
+from . import __version__, checkpoint, datasets, inside, pictures, plot
 from . import rng as R
 from . import tape as T
 from . import tokenizer as tk
@@ -56,7 +56,7 @@ from .train import Diverged, Run, StepEvent, TrainState, prepare, split_holdout,
 __all__ = ["step_line", "live_line", "fewer_gc_collections", "main"]
 
 PROG = "functional-gpt"
-_COMMANDS = ("train", "sample", "eval", "score", "plot")
+_COMMANDS = ("train", "sample", "eval", "score", "plot", "attention", "embeddings")
 
 
 def step_line(step: int, steps: int, loss: float) -> str:
@@ -98,7 +98,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "(Ctrl-C), 143 terminated (SIGTERM).",
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = top.add_subparsers(dest="command", metavar="{train,sample,eval,score,plot}")
+    sub = top.add_subparsers(dest="command", metavar="{train,sample,eval,score,plot,attention,embeddings}")
     train = sub.add_parser(
         "train",
         help="train a model and print samples (the default)",
@@ -165,6 +165,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
                         help="random seed (default: the saved random state)")
     sample.add_argument("--quiet", action="store_true",
                         help="print only the names, one per line")
+    sample.add_argument("--explain", action="store_true",
+                        help="under each name, one line per character: its probability at the "
+                        "temperature, the three likeliest alternatives and the running "
+                        "log-probability of the name (the names stay the same)")
     evaluating = sub.add_parser(
         "eval",
         help="the loss of a saved model on a data set",
@@ -204,7 +208,37 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
                       help="steps in the moving average (default: a tenth of the longest log, "
                       "at most 50)")
     return top, {"train": train, "sample": sample, "eval": evaluating, "score": scoring,
-                 "plot": plotting}
+                 "plot": plotting, **_inside_parsers(sub)}
+
+
+def _inside_parsers(sub: argparse._SubParsersAction) -> dict[str, argparse.ArgumentParser]:
+    """The commands that draw what a saved model does inside: ``attention``, ``embeddings``."""
+    attention = sub.add_parser(
+        "attention",
+        help="draw a saved model's attention maps while it reads a text",
+        description="Draw, for every layer and head, the attention weights while the model "
+        "reads TEXT (rows: the query at each position; columns: the keys of the positions up "
+        "to it; BOS, shown as '.', first), and under them the probability of every token "
+        "coming next at each position, the true next one outlined. Needs matplotlib: "
+        "pip install 'functional_gpt[plot]'.",
+    )
+    attention.add_argument("--load", metavar="CKPT", required=True, help="checkpoint to load")
+    attention.add_argument("text", metavar="TEXT",
+                           help="the text to read: characters of the vocabulary, and with its "
+                           "end at most the block size")
+    attention.add_argument("-o", "--output", required=True, metavar="PATH",
+                           help="picture to write: a .png or .svg file")
+    embeddings = sub.add_parser(
+        "embeddings",
+        help="draw a saved model's token and position embeddings",
+        description="Draw the token embeddings (wte) projected on their first two principal "
+        "components, each point labelled with its character, and the position embeddings "
+        "(wpe) in a second panel. Needs matplotlib: pip install 'functional_gpt[plot]'.",
+    )
+    embeddings.add_argument("--load", metavar="CKPT", required=True, help="checkpoint to load")
+    embeddings.add_argument("-o", "--output", required=True, metavar="PATH",
+                            help="picture to write: a .png or .svg file")
+    return {"attention": attention, "embeddings": embeddings}
 
 
 def _with_command(argv: Sequence[str]) -> list[str]:
@@ -654,10 +688,29 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Text
             f"{config.block_size}"
         )
     rng = ckpt.rng if args.seed is None else R.seed(args.seed)
+    if args.explain:
+        if args.quiet:
+            parser.error("--explain cannot be given with --quiet")
+        _, explained = inside.explain_samples(weights_of(ckpt.state), config, ckpt.tokenizer,
+                                              rng, args.samples, args.temperature, args.prompt)
+        _print_explained(explained, args.temperature,
+                         inside.label_of(ckpt.tokenizer, ckpt.tokenizer.bos), out)
+        return 0
     _, names = samples(ckpt.state.tape, config, ckpt.tokenizer, rng, args.samples,
                        args.temperature, args.prompt)
     _print_names(names, args.quiet, out)
     return 0
+
+
+def _print_explained(
+    explained: Sequence[inside.Explained], temperature: float, bos: str, out: TextIO
+) -> None:
+    print(f"p: each token's probability at temperature {temperature:g}; ln p: the name's "
+          f"log-probability so far; {bos} is BOS, the end", file=out)
+    for i, name in enumerate(explained, 1):
+        print(f"sample {i:2d}: {name.text}", file=out)
+        for line in inside.explanation_lines(name):
+            print(line, file=out)
 
 
 # ----------------------------------------------------------------------- plot
@@ -671,6 +724,42 @@ def _plot(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
         parser.error(f"--window must be at least 1, got {args.window}")
     curves = [plot.read_log(path) for path in args.logs]
     print(f"wrote {plot.plot_losses(curves, args.output, args.window)}", file=out)
+    return 0
+
+
+# ------------------------------------------------------ attention, embeddings
+
+
+def _picture_path(parser: argparse.ArgumentParser, path: str) -> None:
+    """Exit 2 unless ``path`` ends in a picture format."""
+    try:
+        plot.output_format(path)
+    except plot.PlotError:
+        parser.error(f"-o {path}: the file name must end in .png or .svg")
+
+
+def _attention(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
+    _picture_path(parser, args.output)
+    ckpt = checkpoint.load(args.load)
+    try:
+        reading = inside.read(weights_of(ckpt.state), ckpt.state.config, ckpt.tokenizer,
+                              args.text)
+    except T.NonFiniteError:
+        raise
+    except ValueError as e:
+        message = str(e)
+        if message.startswith("encode: "):
+            message = f"{args.text!r}: {message.removeprefix('encode: ')}"
+        parser.error(message)
+    print(f"wrote {pictures.draw_attention(reading, args.output)}", file=out)
+    return 0
+
+
+def _embeddings(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
+    _picture_path(parser, args.output)
+    ckpt = checkpoint.load(args.load)
+    found = inside.embeddings(weights_of(ckpt.state), ckpt.tokenizer)
+    print(f"wrote {pictures.draw_embeddings(found, args.output)}", file=out)
     return 0
 
 
@@ -696,6 +785,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _eval(parser, args, out)
         if args.command == "score":
             return _score(parser, args, out)
+        if args.command == "attention":
+            return _attention(parser, args, out)
+        if args.command == "embeddings":
+            return _embeddings(parser, args, out)
         return _train(parser, args, out)
     except (_Fail, datasets.DataError, checkpoint.CheckpointError, plot.PlotError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
