@@ -98,7 +98,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "(Ctrl-C), 143 terminated (SIGTERM).",
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = top.add_subparsers(dest="command", metavar="{train,sample,eval,score,plot,attention,embeddings}")
+    sub = top.add_subparsers(dest="command", metavar="{" + ",".join(_COMMANDS) + "}")
     train = sub.add_parser(
         "train",
         help="train a model and print samples (the default)",

@@ -245,7 +245,7 @@ def _jacobi_eigen(a: list[list[float]]) -> tuple[list[float], list[list[float]]]
 
 
 def principal_components(rows: Sequence[Sequence[float]], k: int = 2) -> Projection:
-    """Return the ``Projection`` of ``rows`` (points of equal length) on their first ``k`` components.
+    """Return the ``Projection`` of ``rows`` (points of equal length) on ``k`` principal components.
 
     The components are the unit eigenvectors of the covariance matrix (the
     mean outer product of the centred points, divided by their number) with

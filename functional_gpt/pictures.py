@@ -27,18 +27,29 @@ from __future__ import annotations
 
 import math
 import os
+from functools import partial
 from typing import Any
 
 from .inside import Embeddings, Projection, Reading
 from .plot import output_format, pyplot, save_figure
 
-__all__ = ["COLORMAP", "MASKED", "TARGET", "VOWELS", "draw_attention", "draw_embeddings"]
+__all__ = [
+    "COLORMAP",
+    "MASKED",
+    "TARGET",
+    "VOWELS",
+    "VOWEL_COLOUR",
+    "BOS_COLOUR",
+    "OTHER_COLOUR",
+    "draw_attention",
+    "draw_embeddings",
+]
 
 COLORMAP = "viridis"  # 0 dark purple .. 1 yellow
 MASKED = "#d9d9d9"  # a query's later positions, which it cannot see
 TARGET = "#ff1f1f"  # the outline of the token that truly comes next
 VOWELS = "aeiou"  # drawn in their own colour among the token embeddings
-_VOWEL_COLOUR, _BOS_COLOUR, _OTHER_COLOUR = "#e66100", "#c00000", "#1f4e9c"
+VOWEL_COLOUR, BOS_COLOUR, OTHER_COLOUR = "#e66100", "#c00000", "#1f4e9c"  # token embeddings
 
 
 def _map_cells(rows: tuple[tuple[float, ...], ...]) -> list[list[float]]:
@@ -96,8 +107,7 @@ def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
     width = max(n_head * (map_in + 0.45) + 1.4, 0.2 * vocab + 2.2, 6.0)
     probs_in = max(1.2, 0.2 * n + 0.9)
     height = n_layer * (map_in + 0.75) + probs_in + 1.6
-    cmap = plt.get_cmap(COLORMAP).copy()
-    cmap.set_bad(MASKED)
+    cmap = plt.get_cmap(COLORMAP).with_extremes(bad=MASKED)
     fig = plt.figure(figsize=(width, height), dpi=100, layout="constrained")
     bos = reading.vocabulary[-1]
     try:
@@ -144,6 +154,22 @@ def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
 _CORNERS = ((3.0, 2.0), (-3.0, 2.0), (3.0, -2.0), (-3.0, -2.0))  # label offsets, in points
 
 
+def _label_box(x: float, y: float, corner: tuple[float, float], size: tuple[float, float],
+               ) -> tuple[float, float]:
+    """The centre of a label of half-size ``size`` put at ``corner`` of the point (x, y)."""
+    return (x + corner[0] + math.copysign(size[0], corner[0]),
+            y + corner[1] + math.copysign(size[1], corner[1]))
+
+
+def _crowding(x: float, y: float, size: tuple[float, float], others: list[tuple[float, float]],
+              corner: tuple[float, float]) -> float:
+    """How much the label of the point (x, y) put at ``corner`` crowds ``others``: near ones
+    count most."""
+    cx, cy = _label_box(x, y, corner, size)
+    return sum(1.0 / (1.0 + max(0.0, abs(cx - ox) - size[0]) ** 2
+                      + max(0.0, abs(cy - oy) - size[1]) ** 2) for ox, oy in others)
+
+
 def _label_offsets(
     xs: list[float], ys: list[float], labels: tuple[str, ...]
 ) -> list[tuple[float, float]]:
@@ -154,18 +180,10 @@ def _label_offsets(
     placed: list[tuple[float, float]] = []  # local transient: centres of the labels so far
     out = []  # local transient
     for i, label in enumerate(labels):
-        half_w, half_h = 3.5 * len(label) + 1.0, 6.0
-
-        def crowding(corner: tuple[float, float]) -> float:
-            cx = px[i] + corner[0] + math.copysign(half_w, corner[0])
-            cy = py[i] + corner[1] + math.copysign(half_h, corner[1])
-            near = [(px[j], py[j]) for j in range(len(px)) if j != i] + placed
-            return sum(1.0 / (1.0 + (max(0.0, abs(cx - x) - half_w) ** 2
-                                     + max(0.0, abs(cy - y) - half_h) ** 2)) for x, y in near)
-
-        best = min(_CORNERS, key=crowding)
-        placed.append((px[i] + best[0] + math.copysign(half_w, best[0]),
-                       py[i] + best[1] + math.copysign(half_h, best[1])))
+        size = (3.5 * len(label) + 1.0, 6.0)  # half the label's width and height, in points
+        others = [(px[j], py[j]) for j in range(len(px)) if j != i] + placed
+        best = min(_CORNERS, key=partial(_crowding, px[i], py[i], size, others))
+        placed.append(_label_box(px[i], py[i], best, size))
         out.append(best)
     return out
 
@@ -216,8 +234,8 @@ def draw_embeddings(embeddings: Embeddings, path: str | os.PathLike[str]) -> str
     from matplotlib.lines import Line2D
 
     bos = embeddings.token_labels[-1]
-    token_colours: list[Any] = [_BOS_COLOUR if label == bos else _VOWEL_COLOUR if label in VOWELS
-                     else _OTHER_COLOUR for label in embeddings.token_labels]
+    token_colours: list[Any] = [BOS_COLOUR if label == bos else VOWEL_COLOUR if label in VOWELS
+                     else OTHER_COLOUR for label in embeddings.token_labels]
     positions = len(embeddings.position_labels)
     ramp = plt.get_cmap(COLORMAP)
     position_colours = [ramp(0.85 * i / max(positions - 1, 1)) for i in range(positions)]
@@ -228,8 +246,8 @@ def draw_embeddings(embeddings: Embeddings, path: str | os.PathLike[str]) -> str
                  "token embeddings (wte)", joined=False)
         left.legend(handles=[
             Line2D([], [], marker="o", linestyle="", color=c, label=name)
-            for c, name in ((_VOWEL_COLOUR, "vowel"), (_OTHER_COLOUR, "other character"),
-                            (_BOS_COLOUR, "BOS: the start and end of a name"))
+            for c, name in ((VOWEL_COLOUR, "vowel"), (OTHER_COLOUR, "other character"),
+                            (BOS_COLOUR, "BOS: the start and end of a name"))
         ], loc="best", fontsize=9)
         _scatter(right, embeddings.positions, embeddings.position_labels, position_colours,
                  ["#333333"] * positions, "position embeddings (wpe), joined in order",
