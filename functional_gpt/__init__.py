@@ -1,8 +1,9 @@
 """functional_gpt: a GPT that trains and samples in pure Python on an immutable tape.
 
 The modules, each one concern: ``tape`` (the autodiff engine), ``layers``,
-``model``, ``optim``, ``train``, ``sample``, ``rng``, ``tokenizer``, the
-pictures of ``graph`` (tapes) and ``plot`` (training), and the shell's
+``model``, ``optim``, ``train``, ``sample``, ``rng``, ``tokenizer``,
+``inside`` (what a trained model computes, as numbers), the pictures of
+``graph`` (tapes), ``plot`` (training) and ``pictures`` (a trained model), and the shell's
 ``datasets``, ``checkpoint`` and ``cli``. ``functional_gpt.testing`` (property
 tests for your own tape functions) needs hypothesis and is imported on its own.
 
@@ -18,9 +19,11 @@ from . import (
     checkpoint,
     datasets,
     graph,
+    inside,
     layers,
     model,
     optim,
+    pictures,
     plot,
     rng,
     sample,
@@ -35,9 +38,11 @@ __all__ = [
     "checkpoint",
     "datasets",
     "graph",
+    "inside",
     "layers",
     "model",
     "optim",
+    "pictures",
     "plot",
     "rng",
     "sample",

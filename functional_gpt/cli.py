@@ -20,7 +20,9 @@ do the same step by step; ``train.prepare`` is the set-up both share.
 On a terminal the step lines are one live line (with steps/s and time left);
 piped, they are one line per step. ``--quiet`` prints only the sampled names,
 one per line and nothing else. ``train --resume`` continues a saved run
-exactly; ``eval`` and ``score`` judge a saved model; ``plot`` draws logs.
+exactly; ``eval`` and ``score`` judge a saved model; ``plot`` draws logs;
+``attention`` and ``embeddings`` draw what a saved model does inside, and
+``sample --explain`` the choice behind each sampled character.
 Exit status: 0 done, 1 bad data, checkpoint or output path, or a diverged
 run, 2 bad arguments, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 
