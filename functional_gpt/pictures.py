@@ -31,7 +31,7 @@ from functools import partial
 from typing import Any
 
 from .inside import Embeddings, Projection, Reading
-from .plot import output_format, pyplot, save_figure
+from .plot import new_figure, output_format, save_figure
 
 __all__ = [
     "COLORMAP",
@@ -87,19 +87,19 @@ def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
     Returns the path. Needs matplotlib; without it, or for a path not ending
     in .png or .svg, PlotError.
 
+    >>> import os, tempfile
     >>> from functional_gpt.inside import Reading
-    >>> r = Reading("a", (".", "a"), (((( 1.0,), (0.5, 0.5)),),), ((0.9, 0.1), (0.2, 0.8)),
+    >>> r = Reading("a", (".", "a"), ((((1.0,), (0.5, 0.5)),),), ((0.9, 0.1), (0.2, 0.8)),
     ...             (0, 1), ("a", "."))
+    >>> path = os.path.join(tempfile.mkdtemp(), "attention.png")
+    >>> draw_attention(r, path) == path, open(path, "rb").read(4)
+    (True, b'\x89PNG')
     >>> draw_attention(r, "attention.txt")
     Traceback (most recent call last):
     ...
     functional_gpt.plot.PlotError: attention.txt: the file name must end in .png or .svg
     """
     output_format(path)
-    plt = pyplot()
-    from matplotlib.colors import Normalize, PowerNorm
-    from matplotlib.patches import Rectangle
-
     n_layer, n_head = len(reading.attention), len(reading.attention[0])
     n, vocab = len(reading.labels), len(reading.vocabulary)
     cell = 0.17 if n > 8 else 0.26  # inches per position in a map
@@ -107,48 +107,49 @@ def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
     width = max(n_head * (map_in + 0.45) + 1.4, 0.2 * vocab + 2.2, 6.0)
     probs_in = max(1.2, 0.2 * n + 0.9)
     height = n_layer * (map_in + 0.75) + probs_in + 1.6
-    cmap = plt.get_cmap(COLORMAP).with_extremes(bad=MASKED)
-    fig = plt.figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig = new_figure(figsize=(width, height), dpi=100, layout="constrained")
+    from matplotlib import colormaps  # matplotlib is there: new_figure made a figure
+    from matplotlib.colors import Normalize, PowerNorm
+    from matplotlib.patches import Rectangle
+
+    cmap = colormaps[COLORMAP].with_extremes(bad=MASKED)
     bos = reading.vocabulary[-1]
-    try:
-        grid = fig.add_gridspec(n_layer + 1, n_head,
-                                height_ratios=[map_in] * n_layer + [probs_in])
-        tick = _tick_size(n, map_in - 0.6)
-        image = None
-        for layer in range(n_layer):
-            for head in range(n_head):
-                ax = fig.add_subplot(grid[layer, head])
-                image = ax.imshow(_map_cells(reading.attention[layer][head]), cmap=cmap,
-                                  norm=Normalize(0.0, 1.0), interpolation="nearest")
-                ax.set_title(f"layer {layer}, head {head}", fontsize=10)
-                _label_ticks(ax, "x", reading.labels, tick, bos)
-                _label_ticks(ax, "y", reading.labels, tick, bos)
-                ax.tick_params(length=0, pad=1.5)
-                if head == 0:
-                    ax.set_ylabel("query: the token read", fontsize=9)
-                if layer == n_layer - 1:
-                    ax.set_xlabel("key: an earlier token", fontsize=9)
-        fig.colorbar(image, ax=fig.axes, fraction=0.025, pad=0.01, shrink=0.9,
-                     label="attention weight")
-        ax = fig.add_subplot(grid[n_layer, :])
-        probs = ax.imshow(reading.probs, cmap=COLORMAP, norm=PowerNorm(0.5, 0.0, 1.0),
-                          aspect="auto", interpolation="nearest")
-        for pos, target in enumerate(reading.targets):
-            ax.add_patch(Rectangle((target - 0.5, pos - 0.5), 1.0, 1.0, fill=False,
-                                   edgecolor=TARGET, linewidth=2.0))
-        _label_ticks(ax, "x", reading.vocabulary, _tick_size(vocab, width - 2.5), bos)
-        _label_ticks(ax, "y", reading.labels, _tick_size(n, probs_in - 0.9), bos)
-        ax.tick_params(length=0, pad=1.5)
-        ax.set_xlabel("the next token (outlined: the one that comes next in the text)",
-                      fontsize=9)
-        ax.set_ylabel("after reading", fontsize=9)
-        ax.set_title("next-token probabilities (square-root colour scale)", fontsize=10)
-        fig.colorbar(probs, ax=ax, fraction=0.025, pad=0.01, label="probability")
-        fig.suptitle(f"attention while reading {reading.text!r} (BOS shown as "
-                     f"{reading.labels[0]!r})", fontsize=12)
-        return save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    grid = fig.add_gridspec(n_layer + 1, n_head,
+                            height_ratios=[map_in] * n_layer + [probs_in])
+    tick = _tick_size(n, map_in - 0.6)
+    image = None
+    for layer in range(n_layer):
+        for head in range(n_head):
+            ax = fig.add_subplot(grid[layer, head])
+            image = ax.imshow(_map_cells(reading.attention[layer][head]), cmap=cmap,
+                              norm=Normalize(0.0, 1.0), interpolation="nearest")
+            ax.set_title(f"layer {layer}, head {head}", fontsize=10)
+            _label_ticks(ax, "x", reading.labels, tick, bos)
+            _label_ticks(ax, "y", reading.labels, tick, bos)
+            ax.tick_params(length=0, pad=1.5)
+            if head == 0:
+                ax.set_ylabel("query: the token read", fontsize=9)
+            if layer == n_layer - 1:
+                ax.set_xlabel("key: an earlier token", fontsize=9)
+    fig.colorbar(image, ax=fig.axes, fraction=0.025, pad=0.01, shrink=0.9,
+                 label="attention weight")
+    ax = fig.add_subplot(grid[n_layer, :])
+    probs = ax.imshow(reading.probs, cmap=COLORMAP, norm=PowerNorm(0.5, 0.0, 1.0),
+                      aspect="auto", interpolation="nearest")
+    for pos, target in enumerate(reading.targets):
+        ax.add_patch(Rectangle((target - 0.5, pos - 0.5), 1.0, 1.0, fill=False,
+                               edgecolor=TARGET, linewidth=2.0))
+    _label_ticks(ax, "x", reading.vocabulary, _tick_size(vocab, width - 2.5), bos)
+    _label_ticks(ax, "y", reading.labels, _tick_size(n, probs_in - 0.9), bos)
+    ax.tick_params(length=0, pad=1.5)
+    ax.set_xlabel("the next token (outlined: the one that comes next in the text)",
+                  fontsize=9)
+    ax.set_ylabel("after reading", fontsize=9)
+    ax.set_title("next-token probabilities (square-root colour scale)", fontsize=10)
+    fig.colorbar(probs, ax=ax, fraction=0.025, pad=0.01, label="probability")
+    fig.suptitle(f"attention while reading {reading.text!r} (BOS shown as "
+                 f"{reading.labels[0]!r})", fontsize=12)
+    return save_figure(fig, path)
 
 
 _CORNERS = ((3.0, 2.0), (-3.0, 2.0), (3.0, -2.0), (-3.0, -2.0))  # label offsets, in points
@@ -221,39 +222,41 @@ def draw_embeddings(embeddings: Embeddings, path: str | os.PathLike[str]) -> str
     component holds. Returns the path; PlotError without matplotlib or for a
     path not ending in .png or .svg.
 
+    >>> import os, tempfile
     >>> from functional_gpt.inside import Embeddings, principal_components
     >>> e = Embeddings(principal_components([(0.0, 1.0), (1.0, 0.0)]), ("a", "."),
     ...                principal_components([(1.0, 1.0), (0.0, 2.0)]), ("0", "1"))
+    >>> path = os.path.join(tempfile.mkdtemp(), "embeddings.svg")
+    >>> draw_embeddings(e, path) == path, "<svg" in open(path).read()
+    (True, True)
     >>> draw_embeddings(e, "embeddings.pdf")
     Traceback (most recent call last):
     ...
     functional_gpt.plot.PlotError: embeddings.pdf: the file name must end in .png or .svg
     """
     output_format(path)
-    plt = pyplot()
+    fig = new_figure(figsize=(13, 6.2), dpi=100)
+    from matplotlib import colormaps  # matplotlib is there: new_figure made a figure
     from matplotlib.lines import Line2D
 
     bos = embeddings.token_labels[-1]
     token_colours: list[Any] = [BOS_COLOUR if label == bos else VOWEL_COLOUR if label in VOWELS
                      else OTHER_COLOUR for label in embeddings.token_labels]
     positions = len(embeddings.position_labels)
-    ramp = plt.get_cmap(COLORMAP)
+    ramp = colormaps[COLORMAP]
     position_colours = [ramp(0.85 * i / max(positions - 1, 1)) for i in range(positions)]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6.2), dpi=100)
-    try:
-        shown = tuple("BOS" if label == bos else label for label in embeddings.token_labels)
-        _scatter(left, embeddings.tokens, shown, token_colours, token_colours,
-                 "token embeddings (wte)", joined=False)
-        left.legend(handles=[
-            Line2D([], [], marker="o", linestyle="", color=c, label=name)
-            for c, name in ((VOWEL_COLOUR, "vowel"), (OTHER_COLOUR, "other character"),
-                            (BOS_COLOUR, "BOS: the start and end of a name"))
-        ], loc="best", fontsize=9)
-        _scatter(right, embeddings.positions, embeddings.position_labels, position_colours,
-                 ["#333333"] * positions, "position embeddings (wpe), joined in order",
-                 joined=True)
-        fig.suptitle("embeddings projected on their first two principal components", fontsize=12)
-        fig.tight_layout()
-        return save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    left, right = fig.subplots(1, 2)
+    shown = tuple("BOS" if label == bos else label for label in embeddings.token_labels)
+    _scatter(left, embeddings.tokens, shown, token_colours, token_colours,
+             "token embeddings (wte)", joined=False)
+    left.legend(handles=[
+        Line2D([], [], marker="o", linestyle="", color=c, label=name)
+        for c, name in ((VOWEL_COLOUR, "vowel"), (OTHER_COLOUR, "other character"),
+                        (BOS_COLOUR, "BOS: the start and end of a name"))
+    ], loc="best", fontsize=9)
+    _scatter(right, embeddings.positions, embeddings.position_labels, position_colours,
+             ["#333333"] * positions, "position embeddings (wpe), joined in order",
+             joined=True)
+    fig.suptitle("embeddings projected on their first two principal components", fontsize=12)
+    fig.tight_layout()
+    return save_figure(fig, path)

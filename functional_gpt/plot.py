@@ -31,7 +31,7 @@ __all__ = [
     "moving_average",
     "default_window",
     "output_format",
-    "pyplot",
+    "new_figure",
     "save_figure",
     "plot_losses",
 ]
@@ -157,33 +157,32 @@ def output_format(path: str | os.PathLike[str]) -> str:
     return fmt
 
 
-def pyplot() -> Any:
-    """Return ``matplotlib.pyplot`` drawing to files only, or PlotError naming the extra to install.
+def new_figure(**options: Any) -> Any:
+    """Return a new matplotlib ``Figure`` (``options`` as ``Figure`` takes them), or PlotError.
 
-    >>> pyplot().get_backend().lower()
-    'agg'
+    Without matplotlib, the PlotError names the extra to install. The figure
+    is not pyplot's: making it chooses no backend, shows nothing in a
+    notebook and needs no closing; ``save_figure`` writes it to a file.
+
+    >>> new_figure(figsize=(2, 1)).get_size_inches().tolist()
+    [2.0, 1.0]
     """
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # draw to files only, whatever display the machine has
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError:
         raise PlotError(f"plotting needs matplotlib: {EXTRA_HINT}") from None
-    return plt
+    return Figure(**options)
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str]) -> str:
     """Write the matplotlib figure ``fig`` to ``path`` in the format its suffix names; return it.
 
-    A file that cannot be written is a PlotError. The figure is left open.
+    A file that cannot be written is a PlotError.
 
-    >>> fig = pyplot().figure()
-    >>> save_figure(fig, "/no/such/dir/x.png")
+    >>> save_figure(new_figure(), "/no/such/dir/x.png")
     Traceback (most recent call last):
     ...
     functional_gpt.plot.PlotError: cannot write /no/such/dir/x.png: No such file or directory
-    >>> pyplot().close(fig)
     """
     name = os.fspath(path)
     try:
@@ -212,24 +211,21 @@ def plot_losses(
     if not curves:
         raise PlotError("no logs to plot")
     window = default_window(curves) if window is None else window
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    try:
-        for k, curve in enumerate(curves):
-            color = f"C{k % 10}"
-            # One legend entry per run: its mean line, or its only line when there is none.
-            ax.plot(curve.steps, curve.losses, color=color, linewidth=0.8, alpha=0.35,
-                    label=curve.name if window == 1 else "_nolegend_")
-            if window > 1:
-                ax.plot(curve.steps, moving_average(curve.losses, window), color=color,
-                        linewidth=2.0, label=curve.name)
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss (nats per token)")
-        ax.set_title("training loss" if window == 1 else
-                     f"training loss: each step (thin) and the mean of the last {window} (thick)")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        return save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    fig = new_figure(figsize=(8, 4.5), dpi=100)
+    ax = fig.subplots()
+    for k, curve in enumerate(curves):
+        color = f"C{k % 10}"
+        # One legend entry per run: its mean line, or its only line when there is none.
+        ax.plot(curve.steps, curve.losses, color=color, linewidth=0.8, alpha=0.35,
+                label=curve.name if window == 1 else "_nolegend_")
+        if window > 1:
+            ax.plot(curve.steps, moving_average(curve.losses, window), color=color,
+                    linewidth=2.0, label=curve.name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats per token)")
+    ax.set_title("training loss" if window == 1 else
+                 f"training loss: each step (thin) and the mean of the last {window} (thick)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return save_figure(fig, path)
