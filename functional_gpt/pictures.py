@@ -64,14 +64,15 @@ def _tick_size(n: int, inches: float) -> float:
 
 
 def _label_ticks(ax: Any, axis: str, labels: tuple[str, ...], size: float, bos: str) -> None:
-    """Put ``labels`` on one axis at the cells' centres; BOS in bold, as it is easy to miss."""
+    """Put ``labels`` on one axis at the cells' centres; BOS in bold, as it is easy to miss
+    (a bold ``.`` larger, a bold ``<BOS>`` smaller, to fit beside one-character labels)."""
     ticks = ax.set_xticks if axis == "x" else ax.set_yticks
     ticks(range(len(labels)), labels, fontsize=size)
     texts = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
     for text, label in zip(texts, labels):
         if label == bos:
             text.set_fontweight("bold")
-            text.set_fontsize(size + 3)
+            text.set_fontsize(size + 3 if len(label) == 1 else max(4.0, 0.55 * size))
 
 
 def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:

@@ -247,6 +247,14 @@ def test_a_missing_checkpoint_exits_1(tmp_path, capsys, command) -> None:
 
 
 @pytest.mark.parametrize("command", [["attention", "emma"], ["embeddings"]])
+def test_an_unwritable_picture_exits_1(ckpt_path, tmp_path, capsys, command) -> None:
+    out = tmp_path / "no" / "such" / "x.svg"
+    assert main([command[0], "--load", str(ckpt_path), *command[1:], "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"functional-gpt: error: cannot write {out}") and "\n" not in err
+
+
+@pytest.mark.parametrize("command", [["attention", "emma"], ["embeddings"]])
 def test_without_matplotlib_the_pictures_name_the_extra(ckpt_path, tmp_path, capsys,
                                                          monkeypatch, command) -> None:
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
