@@ -220,7 +220,7 @@ def _inside_parsers(sub: argparse._SubParsersAction) -> dict[str, argparse.Argum
         help="draw a saved model's attention maps while it reads a text",
         description="Draw, for every layer and head, the attention weights while the model "
         "reads TEXT (rows: the query at each position; columns: the keys of the positions up "
-        "to it; BOS, shown as '.', first), and under them the probability of every token "
+        "to it; BOS, the start of every name, first), and under them the probability of every token "
         "coming next at each position, the true next one outlined. Needs matplotlib: "
         "pip install 'functional_gpt[plot]'.",
     )
@@ -678,6 +678,8 @@ def _score(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextI
 
 def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
     _check_sampling(parser, args)
+    if args.explain and args.quiet:
+        parser.error("--explain cannot be given with --quiet")
     ckpt = checkpoint.load(args.load)
     config = ckpt.state.config  # checked when the checkpoint was read
     try:
@@ -691,8 +693,6 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Text
         )
     rng = ckpt.rng if args.seed is None else R.seed(args.seed)
     if args.explain:
-        if args.quiet:
-            parser.error("--explain cannot be given with --quiet")
         _, explained = inside.explain_samples(weights_of(ckpt.state), config, ckpt.tokenizer,
                                               rng, args.samples, args.temperature, args.prompt)
         _print_explained(explained, args.temperature,

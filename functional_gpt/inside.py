@@ -155,9 +155,10 @@ def read(w: infer.Weights, config: Config, tok: tk.Tokenizer, text: str) -> Read
     >>> cfg = Config(vocab_size=3, n_embd=2, n_head=1, block_size=3)
     >>> w = infer.weights([0.0] * model.num_params(cfg), cfg)
     >>> r = read(w, cfg, tk.Tokenizer("ab"), "ba")
-    >>> r.attention[0][0][2], r.probs[0], r.targets
-    ((0.3333333333333333, 0.3333333333333333, 0.3333333333333333), (0.3333333333333333, \
-0.3333333333333333, 0.3333333333333333), (1, 0, 2))
+    >>> [round(p, 4) for p in r.attention[0][0][2]]      # query 2 over keys 0, 1 and 2
+    [0.3333, 0.3333, 0.3333]
+    >>> [round(p, 4) for p in r.probs[0]], r.targets     # after BOS; what truly comes next
+    ([0.3333, 0.3333, 0.3333], (1, 0, 2))
     >>> read(w, cfg, tk.Tokenizer("ab"), "abc")
     Traceback (most recent call last):
     ...
