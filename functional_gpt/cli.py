@@ -220,8 +220,9 @@ def _inside_parsers(sub: argparse._SubParsersAction) -> dict[str, argparse.Argum
         help="draw a saved model's attention maps while it reads a text",
         description="Draw, for every layer and head, the attention weights while the model "
         "reads TEXT (rows: the query at each position; columns: the keys of the positions up "
-        "to it; BOS, the start of every name, first), and under them the probability of every token "
-        "coming next at each position, the true next one outlined. Needs matplotlib: "
+        "to it; BOS, the start of every name, first), and under them the probability of "
+        "every token coming next at each position, the true next one outlined. Needs "
+        "matplotlib: "
         "pip install 'functional_gpt[plot]'.",
     )
     attention.add_argument("--load", metavar="CKPT", required=True, help="checkpoint to load")
