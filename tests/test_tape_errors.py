@@ -66,9 +66,21 @@ def test_an_id_not_on_the_tape_raises_index_error(
     """Any op given an id that is not on the tape raises IndexError naming the op and the id."""
     op, call = slot
     tape = run_on_tape(program)
-    bad = data.draw(bad_ids(len(tape)), label="bad id")
+    bad = data.draw(bad_ids(len(tape)).filter(lambda b: not isinstance(b, float)), label="bad id")
     message = refused(tape, lambda: call(tape, bad), IndexError)
     assert message.startswith(f"{op}:") and repr(bad) in message
+
+
+@given(st.sampled_from(ID_SLOTS), programs(), st.floats(allow_nan=False))
+def test_a_number_where_an_id_belongs_says_how_to_write_a_constant(
+    slot: tuple[str, Call], program: Program, x: float
+) -> None:
+    """A float given as a node id raises TypeError naming the op and the number, and T.constant."""
+    op, call = slot
+    tape = run_on_tape(program)
+    message = refused(tape, lambda: call(tape, x), TypeError)
+    assert message.startswith(f"{op}: {x!r} is a number, not a node id")
+    assert f"T.constant(tape, {x!r})" in message
 
 
 @given(finite(-1e6, 0.0))

@@ -1,0 +1,301 @@
+"""Tools for looking at tapes and checking tape functions, in a REPL or a notebook.
+
+None of this is needed to train; all of it is for people composing their own tape functions:
+``value_and_grad`` and ``gradient`` turn a tape function into a plain function of floats (as
+JAX's transformations do), ``check_grads`` compares its gradients with central differences, and
+``table`` / ``html_table`` show a tape as the Wengert list it is (a ``Tape`` shows itself as
+``html_table`` in Jupyter). ``graph`` draws tapes and ``testing`` property-tests tape functions.
+``functional_gpt.tape`` re-exports every name here.
+
+>>> import functional_gpt.tape as T
+>>> from functional_gpt import repl
+>>> def f(tape, ids):                       # f(x, y) = x * y + x
+...     x, y = ids
+...     tape, xy = T.mul(tape, x, y)
+...     return T.add(tape, xy, x)
+>>> repl.value_and_grad(f)([3.0, 4.0])
+(15.0, (5.0, 3.0))
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
+
+from toolz import compose, second
+
+from . import tape as T
+from .tape_storage import Tape, finite_number
+
+__all__ = [
+    "value_and_grad",
+    "gradient",
+    "GradCheck",
+    "check_grads",
+    "GRAD_EPS",
+    "GRAD_RTOL",
+    "GRAD_ATOL",
+    "GRAD_CHECK_ROWS",
+    "table",
+    "html_table",
+    "HTML_ROWS",
+    "HTML_ITEMS",
+]
+
+
+def value_and_grad(
+    f: Callable[[Tape, tuple[int, ...]], tuple[Tape, int]],
+) -> Callable[[Sequence[float]], tuple[float, tuple[float, ...]]]:
+    """Return a function of plain floats giving ``(f's value, its gradient per input)``.
+
+    ``f(tape, ids) -> (tape, out_id)`` is any tape function; like JAX's
+    ``value_and_grad``, the result is an ordinary function.
+
+    >>> def f(tape, ids):                       # f(x, y) = x * y + x
+    ...     x, y = ids
+    ...     tape, xy = T.mul(tape, x, y)
+    ...     return T.add(tape, xy, x)
+    >>> value_and_grad(f)([3.0, 4.0])
+    (15.0, (5.0, 3.0))
+    """
+
+    def value_and_gradient(xs: Sequence[float]) -> tuple[float, tuple[float, ...]]:
+        tape, ids = T.map_tape(T.new(), xs, T.var)
+        tape, out = f(tape, ids)
+        grads = T.backward(tape, out)
+        return T.data(tape, out), tuple(T.grad(grads, i) for i in ids)
+
+    return value_and_gradient
+
+
+def gradient(
+    f: Callable[[Tape, tuple[int, ...]], tuple[Tape, int]],
+) -> Callable[[Sequence[float]], tuple[float, ...]]:
+    """Return a function of plain floats giving ``f``'s gradient: one float per input.
+
+    ``value_and_grad`` without the value (JAX's ``grad``). ``T.grad(grads, i)``
+    is something else: it reads one entry of ``backward``'s result.
+
+    >>> def f(tape, ids):                       # f(x, y) = x * y + x
+    ...     x, y = ids
+    ...     tape, xy = T.mul(tape, x, y)
+    ...     return T.add(tape, xy, x)
+    >>> gradient(f)([3.0, 4.0])
+    (5.0, 3.0)
+    """
+    return compose(second, value_and_grad(f))
+
+
+GRAD_EPS = 1e-6  # central-difference step, relative to max(1, |x|)
+GRAD_RTOL = 1e-5  # allowed error relative to the gradient's size
+GRAD_ATOL = 1e-6  # allowed absolute error, per unit of max(1, |f(x)|)
+
+
+GRAD_CHECK_ROWS = 10  # inputs a GradCheck's repr lists before it counts the rest
+
+
+class GradCheck(NamedTuple):
+    """What ``check_grads`` found: tape gradients against central differences, input by input.
+
+    ``ok`` is True when every input is within the tolerance that
+    ``check_grads`` documents; ``bad`` says which inputs are not. The repr is
+    a small table that marks those inputs; past ``GRAD_CHECK_ROWS`` inputs it
+    lists the ones that differ first and counts the rest.
+
+    >>> GradCheck((6.0, 1.0), (4.0, 1.0), 2.0, 1 / 3, False, (True, False))
+    GradCheck(ok=False, max_abs_error=2, max_rel_error=0.333)
+      input  analytic  numeric  abs error
+          0         6        4          2  <- differs
+          1         1        1          0
+    >>> ones = (1.0,) * 11
+    >>> many = GradCheck(ones + (1.0,), ones + (2.0,), 1.0, 0.5, False, (False,) * 11 + (True,))
+    >>> print("\\n".join(repr(many).splitlines()[-2:]))
+         11         1        2          1  <- differs
+      ... and 2 more inputs, all within tolerance
+    """
+
+    analytic: tuple[float, ...]
+    numeric: tuple[float, ...]
+    max_abs_error: float
+    max_rel_error: float
+    ok: bool
+    bad: tuple[bool, ...] = ()
+
+    def __repr__(self) -> str:
+        head = (f"GradCheck(ok={self.ok}, max_abs_error={self.max_abs_error:.3g}, "
+                f"max_rel_error={self.max_rel_error:.3g})")
+        n = len(self.analytic)
+        bad = self.bad + (False,) * (n - len(self.bad))
+        differ = [i for i in range(n) if bad[i]]
+        listed = min(len(differ), GRAD_CHECK_ROWS)  # the inputs that differ come first ...
+        agree = [i for i in range(n) if not bad[i]][: GRAD_CHECK_ROWS - listed]  # ... then these
+        shown = sorted(differ[:listed] + agree)
+        rows = [("input", "analytic", "numeric", "abs error")] + [
+            (str(i), f"{self.analytic[i]:.8g}", f"{self.numeric[i]:.8g}",
+             f"{abs(self.analytic[i] - self.numeric[i]):.3g}")
+            for i in shown
+        ]
+        widths = [max(len(r[k]) for r in rows) for k in range(4)]
+        marks = ("",) + tuple("  <- differs" if bad[i] else "" for i in shown)
+        lines = [
+            "  " + "  ".join(cell.rjust(w) for cell, w in zip(r, widths)) + mark
+            for r, mark in zip(rows, marks)
+        ]
+        if n > len(shown):
+            rest = len(differ) - listed
+            lines.append(f"  ... and {n - len(shown)} more inputs, "
+                         + (f"{rest} of them differ" if rest else "all within tolerance"))
+        return "\n".join([head, *lines])
+
+
+def check_grads(
+    f: Callable[[Tape, tuple[int, ...]], tuple[Tape, int]],
+    xs: Sequence[float],
+    eps: float = GRAD_EPS,
+    rtol: float = GRAD_RTOL,
+    atol: float = GRAD_ATOL,
+) -> GradCheck:
+    """Return a ``GradCheck`` comparing ``f``'s tape gradients at ``xs`` with central differences.
+
+    For input ``i`` with step ``h = eps * max(1, |x_i|)``, the numeric
+    gradient is ``(f(x + h e_i) - f(x - h e_i)) / (2h)``, dividing by the step
+    actually taken in floats. Input ``i`` passes when
+    ``|analytic - numeric| <= atol * max(1, |f(x)|) + rtol * max(|analytic|, |numeric|)``.
+    With the defaults (``eps=1e-6``, ``rtol=1e-5``, ``atol=1e-6``), the
+    truncation error of a central difference (of order ``h**2`` times the
+    third derivative) and its rounding error (about ``1e-16 * |f| / h``) stay
+    far inside that for smooth functions; at a kink (``relu`` at 0) the two
+    sides legitimately differ. A node pushed with a wrong local gradient fails:
+
+    >>> def square(tape, ids):
+    ...     (x,) = ids
+    ...     v = T.data(tape, x)
+    ...     return T.push(tape, "square", v * v, (x,), (3 * v,))   # should be 2 * v
+    >>> check_grads(square, [2.0])
+    GradCheck(ok=False, max_abs_error=2, max_rel_error=0.333)
+      input  analytic  numeric  abs error
+          0         6        4          2  <- differs
+    >>> def f(tape, ids):
+    ...     x, y = ids
+    ...     tape, xy = T.mul(tape, x, y)
+    ...     return T.exp(tape, xy)
+    >>> check_grads(f, [0.5, -1.0]).ok
+    True
+    """
+    xs = tuple(finite_number("check_grads", x) for x in xs)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (
+        math.isfinite(eps) and eps > 0
+    ):
+        raise ValueError(f"check_grads: eps must be a positive number, got {eps!r}")
+    value_and_gradient = value_and_grad(f)
+    fx, analytic = value_and_gradient(xs)
+
+    def value_at(i: int, xi: float) -> float:
+        return value_and_gradient(xs[:i] + (xi,) + xs[i + 1 :])[0]
+
+    numeric = []  # local transient, frozen into a tuple below
+    for i, x in enumerate(xs):
+        h = eps * max(1.0, abs(x))
+        up, down = x + h, x - h
+        numeric.append((value_at(i, up) - value_at(i, down)) / (up - down))
+    errors = [abs(a - n) for a, n in zip(analytic, numeric)]
+    sizes = [max(abs(a), abs(n)) for a, n in zip(analytic, numeric)]
+    bad = tuple(e > atol * max(1.0, abs(fx)) + rtol * s for e, s in zip(errors, sizes))
+    return GradCheck(
+        analytic,
+        tuple(numeric),
+        max(errors, default=0.0),
+        max((e / s if s else 0.0 for e, s in zip(errors, sizes)), default=0.0),
+        not any(bad),
+        bad,
+    )
+
+
+def table(tape: Tape, limit: int | None = None) -> str:
+    """Return the tape as a table, one node a row: id, op, value, inputs, local gradients.
+
+    ``limit`` keeps only the last ``limit`` rows.
+
+    >>> tape, (x, y) = T.map_tape(T.new(), [3.0, 4.0], T.var)
+    >>> tape, z = T.mul(tape, x, y)
+    >>> print(table(tape))
+     id  op        value  inputs  local_grads
+      0  var           3
+      1  var           4
+      2  mul          12  0, 1    4, 3
+    """
+    nodes = tape.nodes
+    start = 0 if limit is None else max(0, len(nodes) - limit)
+
+    def fmt(x: float) -> str:
+        return f"{x:.6g}"
+
+    rows = [
+        (str(i), op, fmt(value), ", ".join(map(str, inputs)), ", ".join(map(fmt, local_grads)))
+        for i, (value, inputs, local_grads, op) in enumerate(nodes[start:], start)
+    ]
+    header = ("id", "op", "value", "inputs", "local_grads")
+    w_id = max([len(header[0]) + 1] + [len(r[0]) for r in rows])
+    w_op = max([len(header[1]) + 6] + [len(r[1]) for r in rows])
+    w_val = max([len(header[2])] + [len(r[2]) for r in rows])
+    w_in = max([len(header[3])] + [len(r[3]) for r in rows])
+
+    def line(r: tuple[str, ...]) -> str:
+        return f"{r[0]:>{w_id}}  {r[1]:<{w_op}}  {r[2]:>{w_val}}  {r[3]:<{w_in}}  {r[4]}".rstrip()
+
+    return "\n".join([line(header), *map(line, rows)])
+
+
+HTML_ROWS = 40  # rows html_table shows before it elides the middle of a tape
+HTML_ITEMS = 8  # inputs (and local gradients) a cell of html_table lists before it counts them
+
+
+def html_table(tape: Tape, max_rows: int = HTML_ROWS) -> str:
+    """Return the tape as an HTML table, one node a row: what a notebook shows for a ``Tape``.
+
+    A tape longer than ``max_rows`` shows its first and last ``max_rows // 2``
+    nodes and, between them, one row saying how many are hidden. A node with
+    more than ``HTML_ITEMS`` inputs lists the first of them and their number.
+
+    >>> tape, xs = T.map_tape(T.new(), [1.0, 2.0, 3.0], T.var)
+    >>> tape, s = T.sum(tape, xs)
+    >>> page = html_table(tape, max_rows=2)
+    >>> page.count("<tr>"), "2 nodes hidden" in page
+    (4, True)
+    >>> "<td>sum</td>" in html_table(tape)
+    True
+    >>> tape, big = T.sum(tape, [0, 1, 2] * 3 + [3])
+    >>> "<td>0, 1, 2, 0, 1, 2, 0, 1, … (10 in all)</td>" in html_table(tape)
+    True
+    """
+    if type(max_rows) is not int or max_rows < 2:
+        raise ValueError(
+            f"html_table: max_rows must be a whole number of at least 2, got {max_rows!r}"
+        )
+    n = len(tape)
+    half = max_rows // 2
+    shown = range(n) if n <= max_rows else [*range(half), *range(n - half, n)]
+
+    def cells(tag: str, texts: Iterable[str]) -> str:
+        return "".join(f"<{tag}>{html.escape(t)}</{tag}>" for t in texts)
+
+    def items(texts: Sequence[str]) -> str:
+        if len(texts) <= HTML_ITEMS:
+            return ", ".join(texts)
+        return ", ".join(texts[:HTML_ITEMS]) + f", … ({len(texts)} in all)"
+
+    def row(i: int) -> str:
+        value, inputs, local_grads, op = T.node(tape, i)
+        return "<tr>" + cells("td", (
+            str(i), op, f"{value:.6g}", items([str(j) for j in inputs]),
+            items([f"{g:.6g}" for g in local_grads]),
+        )) + "</tr>"
+
+    rows = [row(i) for i in shown]  # local transient
+    if n > max_rows:
+        rows.insert(half, f'<tr><td colspan="5">… {n - 2 * half} nodes hidden …</td></tr>')
+    head = "<tr>" + cells("th", ("id", "op", "value", "inputs", "local_grads")) + "</tr>"
+    return (f"<table><caption>{html.escape(repr(tape))}</caption>"
+            f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>")
