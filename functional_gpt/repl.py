@@ -19,6 +19,7 @@ JAX's transformations do), ``check_grads`` compares its gradients with central d
 
 from __future__ import annotations
 
+import builtins
 import html
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +39,7 @@ __all__ = [
     "GRAD_RTOL",
     "GRAD_ATOL",
     "GRAD_CHECK_ROWS",
+    "KINK_OPS",
     "table",
     "html_table",
     "HTML_ROWS",
@@ -96,16 +98,23 @@ GRAD_ATOL = 1e-6  # allowed absolute error, per unit of max(1, |f(x)|)
 GRAD_CHECK_ROWS = 10  # inputs a GradCheck's repr lists before it counts the rest
 
 
+KINK_OPS = ("relu", "abs")  # ops whose slope jumps where their input is 0
+
+
 class GradCheck(NamedTuple):
     """What ``check_grads`` found: tape gradients against central differences, input by input.
 
-    ``ok`` is True when every input is within the tolerance that
-    ``check_grads`` documents; ``bad`` says which inputs are not. The repr is
-    a small table that marks those inputs; past ``GRAD_CHECK_ROWS`` inputs it
-    lists the ones that differ first and counts the rest.
+    ``ok`` is True when every input checked is within the tolerance that
+    ``check_grads`` documents; ``bad`` says which inputs are not, and
+    ``at_kink`` which were not checked because their central difference
+    crosses a kink. The repr says so in words, then shows a small table that
+    marks those inputs; past ``GRAD_CHECK_ROWS`` inputs it lists the marked
+    ones first and counts the rest. ``max_rel_error`` is taken over the inputs
+    whose gradient is larger than the absolute tolerance (a relative error of
+    a gradient that is 0 to within rounding says nothing).
 
     >>> GradCheck((6.0, 1.0), (4.0, 1.0), 2.0, 1 / 3, False, (True, False))
-    GradCheck(ok=False, max_abs_error=2, max_rel_error=0.333)
+    GradCheck(ok=False): 1 of 2 inputs differ from central differences; max error 2, rel 0.333
       input  analytic  numeric  abs error
           0         6        4          2  <- differs
           1         1        1          0
@@ -122,32 +131,54 @@ class GradCheck(NamedTuple):
     max_rel_error: float
     ok: bool
     bad: tuple[bool, ...] = ()
+    at_kink: tuple[bool, ...] = ()
 
     def __repr__(self) -> str:
-        head = (f"GradCheck(ok={self.ok}, max_abs_error={self.max_abs_error:.3g}, "
-                f"max_rel_error={self.max_rel_error:.3g})")
         n = len(self.analytic)
         bad = self.bad + (False,) * (n - len(self.bad))
-        differ = [i for i in range(n) if bad[i]]
-        listed = min(len(differ), GRAD_CHECK_ROWS)  # the inputs that differ come first ...
-        agree = [i for i in range(n) if not bad[i]][: GRAD_CHECK_ROWS - listed]  # ... then these
-        shown = sorted(differ[:listed] + agree)
+        kink = self.at_kink + (False,) * (n - len(self.at_kink))
+        n_bad, n_kink = builtins.sum(bad), builtins.sum(kink)
+        skipped = f", {n_kink} not checked: at a kink" if n_kink else ""
+        verdict = (f"{n_bad} of {n} inputs differ from central differences" if n_bad
+                   else f"{n - n_kink} of {n} inputs agree with central differences")
+        head = (f"GradCheck(ok={self.ok}): {verdict}{skipped}; max error "
+                f"{self.max_abs_error:.3g}, rel {self.max_rel_error:.3g}")
+        marked = [i for i in range(n) if bad[i] or kink[i]]
+        listed = min(len(marked), GRAD_CHECK_ROWS)  # the marked inputs come first ...
+        rest = [i for i in range(n) if not (bad[i] or kink[i])][: GRAD_CHECK_ROWS - listed]
+        shown = sorted(marked[:listed] + rest)  # ... then these
         rows = [("input", "analytic", "numeric", "abs error")] + [
             (str(i), f"{self.analytic[i]:.8g}", f"{self.numeric[i]:.8g}",
              f"{abs(self.analytic[i] - self.numeric[i]):.3g}")
             for i in shown
         ]
         widths = [max(len(r[k]) for r in rows) for k in range(4)]
-        marks = ("",) + tuple("  <- differs" if bad[i] else "" for i in shown)
+        marks = ("",) + tuple("  <- differs" if bad[i] else "  <- at a kink, not checked"
+                              if kink[i] else "" for i in shown)
         lines = [
             "  " + "  ".join(cell.rjust(w) for cell, w in zip(r, widths)) + mark
             for r, mark in zip(rows, marks)
         ]
         if n > len(shown):
-            rest = len(differ) - listed
-            lines.append(f"  ... and {n - len(shown)} more inputs, "
-                         + (f"{rest} of them differ" if rest else "all within tolerance"))
+            hidden = set(range(n)) - set(shown)
+            hid_bad = builtins.sum(bad[i] for i in hidden)
+            hid_kink = builtins.sum(kink[i] for i in hidden)
+            said = ([f"{hid_bad} of them differ"] * bool(hid_bad)
+                    + [f"{hid_kink} at a kink"] * bool(hid_kink))
+            lines.append(f"  ... and {len(hidden)} more inputs, "
+                         + (", ".join(said) if said else "all within tolerance"))
         return "\n".join([head, *lines])
+
+
+def _kink_signs(tape: Tape, kinks: Sequence[str]) -> tuple[float, ...]:
+    """The sign of the input of every kinked node of ``tape``, in node order (0 at the kink)."""
+    signs = []  # local transient, frozen into a tuple below
+    for i in range(len(tape)):
+        value, inputs, _, op = T.node(tape, i)
+        if op in kinks and inputs:
+            x = T.data(tape, inputs[0])
+            signs.append((x > 0.0) - (x < 0.0))
+    return tuple(signs)
 
 
 def check_grads(
@@ -156,6 +187,7 @@ def check_grads(
     eps: float = GRAD_EPS,
     rtol: float = GRAD_RTOL,
     atol: float = GRAD_ATOL,
+    kinks: Sequence[str] = KINK_OPS,
 ) -> GradCheck:
     """Return a ``GradCheck`` comparing ``f``'s tape gradients at ``xs`` with central differences.
 
@@ -166,50 +198,72 @@ def check_grads(
     With the defaults (``eps=1e-6``, ``rtol=1e-5``, ``atol=1e-6``), the
     truncation error of a central difference (of order ``h**2`` times the
     third derivative) and its rounding error (about ``1e-16 * |f| / h``) stay
-    far inside that for smooth functions; at a kink (``relu`` at 0) the two
-    sides legitimately differ. A node pushed with a wrong local gradient fails:
+    far inside that for smooth functions.
+
+    At a kink the two sides legitimately differ: where moving input ``i`` by
+    ``±h`` moves the input of a node whose op is in ``kinks`` (``relu`` and
+    ``abs``) to or across 0, input ``i`` is marked ``at_kink`` and not
+    checked. ``kinks=()`` checks every input. A node pushed with a wrong local
+    gradient fails:
 
     >>> def square(tape, ids):
     ...     (x,) = ids
     ...     v = T.data(tape, x)
     ...     return T.push(tape, "square", v * v, (x,), (3 * v,))   # should be 2 * v
     >>> check_grads(square, [2.0])
-    GradCheck(ok=False, max_abs_error=2, max_rel_error=0.333)
+    GradCheck(ok=False): 1 of 1 inputs differ from central differences; max error 2, rel 0.333
       input  analytic  numeric  abs error
           0         6        4          2  <- differs
     >>> def f(tape, ids):
     ...     x, y = ids
     ...     tape, xy = T.mul(tape, x, y)
-    ...     return T.exp(tape, xy)
+    ...     return T.relu(tape, xy)
     >>> check_grads(f, [0.5, -1.0]).ok
     True
+    >>> check_grads(f, [0.0, 1.0])      # x * y = 0: the relu's kink, which x moves
+    GradCheck(ok=True): 1 of 2 inputs agree with central differences, 1 not checked: at a kink; ...
     """
     xs = tuple(finite_number("check_grads", x) for x in xs)
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (
         math.isfinite(eps) and eps > 0
     ):
         raise ValueError(f"check_grads: eps must be a positive number, got {eps!r}")
-    value_and_gradient = value_and_grad(f)
-    fx, analytic = value_and_gradient(xs)
+    if isinstance(kinks, str):
+        raise TypeError(f"check_grads: kinks must be a sequence of op names, got {kinks!r}")
 
-    def value_at(i: int, xi: float) -> float:
-        return value_and_gradient(xs[:i] + (xi,) + xs[i + 1 :])[0]
+    def run(at: tuple[float, ...]) -> tuple[Tape, int, tuple[int, ...]]:
+        tape, ids = T.map_tape(T.new(), at, T.var)
+        tape, out = f(tape, ids)
+        return tape, out, ids
 
-    numeric = []  # local transient, frozen into a tuple below
+    tape, out, ids = run(xs)
+    fx = T.data(tape, out)
+    grads = T.backward(tape, out)
+    analytic = tuple(T.grad(grads, i) for i in ids)
+    signs = _kink_signs(tape, kinks)
+    numeric = []  # local transients, frozen into tuples below
+    at_kink = []
     for i, x in enumerate(xs):
         h = eps * max(1.0, abs(x))
         up, down = x + h, x - h
-        numeric.append((value_at(i, up) - value_at(i, down)) / (up - down))
+        t_up, out_up, _ = run(xs[:i] + (up,) + xs[i + 1 :])
+        t_down, out_down, _ = run(xs[:i] + (down,) + xs[i + 1 :])
+        numeric.append((T.data(t_up, out_up) - T.data(t_down, out_down)) / (up - down))
+        at_kink.append(bool(kinks) and not (
+            _kink_signs(t_up, kinks) == signs == _kink_signs(t_down, kinks)))
     errors = [abs(a - n) for a, n in zip(analytic, numeric)]
     sizes = [max(abs(a), abs(n)) for a, n in zip(analytic, numeric)]
-    bad = tuple(e > atol * max(1.0, abs(fx)) + rtol * s for e, s in zip(errors, sizes))
+    floor = atol * max(1.0, abs(fx))
+    bad = tuple(e > floor + rtol * s and not k for e, s, k in zip(errors, sizes, at_kink))
+    checked = [(e, s) for e, s, k in zip(errors, sizes, at_kink) if not k]
     return GradCheck(
         analytic,
         tuple(numeric),
-        max(errors, default=0.0),
-        max((e / s if s else 0.0 for e, s in zip(errors, sizes)), default=0.0),
+        max((e for e, _ in checked), default=0.0),
+        max((e / s for e, s in checked if s > floor), default=0.0),
         not any(bad),
         bad,
+        tuple(at_kink),
     )
 
 

@@ -65,7 +65,8 @@ from .tape_storage import (
 
 __all__ = [
     # the idea, defined here
-    "Node", "Tape", "new", "node", "data", "values", "push", "var", "constant",
+    "Node", "Tape", "Id", "as_ids", "operand", "new", "node", "data", "values", "push", "var",
+    "constant",
     "add", "sub", "mul", "div", "neg", "scale", "add_constant", "pow", "log", "exp",
     "relu", "tanh", "sigmoid", "sqrt", "abs", "sum", "dot",
     "map_tape", "zip_map_tape", "backward_spec", "backward", "backward_as_tuple", "grad",
@@ -102,6 +103,64 @@ class Node(NamedTuple):
     inputs: tuple[int, ...]
     local_grads: tuple[float, ...]
     op: str
+
+
+class Id(int):
+    """A node id, as ops hand them out: the int ``i`` of node ``i``, marked as an id.
+
+    Where a primitive wants a node it takes an ``Id``, so a number can never
+    be mistaken for a node: ``mul(tape, x, 2)`` is refused with a message
+    saying to write ``2.0`` (a number, with ``scale`` or ``constant``) or
+    ``Id(2)`` (node 2). An Id is an int in every other way, and reading a tape
+    (``data``, ``values``, ``node``, ``grad``) takes plain ints too. Layers and
+    ``push_many`` hand out plain ints (their ``Run`` of ids costs nothing to
+    make); ``as_ids`` marks them.
+
+    >>> tape, x = var(new(), 3.0)
+    >>> type(x).__name__, x, x == 0
+    ('Id', 0, True)
+    >>> mul(tape, x, 2)
+    Traceback (most recent call last):
+    ...
+    TypeError: mul: 2 is a plain int, not a node id; for the number write 2.0 (T.scale, ...
+    """
+
+    __slots__ = ()
+
+
+def as_ids(plain: Iterable[int]) -> tuple[Id, ...]:
+    """Return the node ids ``plain`` (a layer's output, a ``Run``) as ``Id``s, for the primitives.
+
+    >>> tape, xs = map_tape(new(), [1.0, -2.0], var)
+    >>> tape, run = push_many(tape, [(2.0, (0,), (2.0,), "double")])
+    >>> tape, r = relu(tape, as_ids(run)[0])
+    >>> data(tape, r)
+    2.0
+    """
+    return tuple(map(Id, plain))
+
+
+def operand(tape: Tape, op: str, a: Id) -> float:
+    """Return the value of node ``a`` where the primitive ``op`` wants a node: ``a`` must be an
+    ``Id``; a plain int, a number or a list is refused with a message saying what to write.
+
+    >>> tape, x = var(new(), 3.0)
+    >>> operand(tape, "my_op", x)
+    3.0
+    >>> operand(tape, "my_op", 0.5)
+    Traceback (most recent call last):
+    ...
+    TypeError: my_op: 0.5 is a number, not a node id; for a constant write T.scale or ...
+    """
+    if type(a) is Id:
+        return op_value(tape, op, a)
+    if hasattr(a, "__index__") and not isinstance(a, bool):
+        k = int(a)
+        raise TypeError(f"{op}: {a!r} is a plain int, not a node id; for the number write "
+                        f"{float(k)!r} (T.scale, T.add_constant, T.constant), for node {k} "
+                        f"write T.Id({k}) (T.as_ids marks the plain ids a layer returns)")
+    op_value(tape, op, a)  # raises the error that names what ``a`` is
+    raise TypeError(f"{op}: expected a node id, got {a!r}")  # pragma: no cover - a safeguard
 
 
 # A tape is a persistent map from node ids 0, 1, 2, ... to nodes. A node's inputs have smaller
@@ -159,8 +218,8 @@ def values(tape: Tape, ids: Iterable[int]) -> tuple[float, ...]:
 
 def push(
     tape: Tape, op: str, value: float, inputs: Sequence[int], local_grads: Sequence[float]
-) -> tuple[Tape, int]:
-    """Return ``(tape + one node, its id)``: the one way a node gets onto a tape.
+) -> tuple[Tape, Id]:
+    """Return ``(tape + one node, its Id)``: the one way a node gets onto a tape.
 
     Every primitive below is its forward value plus its local gradients
     handed to ``push``, and so is any op of your own. ``push`` checks what a
@@ -191,10 +250,10 @@ def push(
     if len(local_grads) != len(inputs):
         raise ValueError(f"{op}: {len(inputs)} inputs but {len(local_grads)} local gradients; "
                          "give one local gradient per input")
-    return appended(tape, ((value, inputs, local_grads, op),)), len(tape)
+    return appended(tape, ((value, inputs, local_grads, op),)), Id(len(tape))
 
 
-def var(tape: Tape, x: float) -> tuple[Tape, int]:
+def var(tape: Tape, x: float) -> tuple[Tape, Id]:
     """Return ``(tape, id)`` of a new leaf holding ``x`` (a parameter or an input).
 
     >>> tape, x = var(new(), 0.5)
@@ -208,7 +267,7 @@ def var(tape: Tape, x: float) -> tuple[Tape, int]:
     return push(tape, "var", finite_number("var", x), (), ())
 
 
-def constant(tape: Tape, x: float) -> tuple[Tape, int]:
+def constant(tape: Tape, x: float) -> tuple[Tape, Id]:
     """Return ``(tape, id)`` of a new leaf holding the constant ``x``.
 
     A constant is a leaf like ``var``; the name only documents intent (its
@@ -225,7 +284,7 @@ def constant(tape: Tape, x: float) -> tuple[Tape, int]:
 # One line of forward math and its local gradients each.
 
 
-def add(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
+def add(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
     """Return ``(tape, a + b)``; d/da = d/db = 1.
 
     >>> tape, (x, y) = map_tape(new(), [2.0, 3.0], var)
@@ -237,11 +296,11 @@ def add(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
     ...
     TypeError: add: 1.0 is a number, not a node id; for a constant write T.scale or ...
     """
-    va, vb = op_value(tape, "add", a), op_value(tape, "add", b)
+    va, vb = operand(tape, "add", a), operand(tape, "add", b)
     return push(tape, "add", va + vb, (a, b), (1.0, 1.0))
 
 
-def sub(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
+def sub(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
     """Return ``(tape, a - b)``; d/da = 1, d/db = -1.
 
     >>> tape, (x, y) = map_tape(new(), [2.0, 3.0], var)
@@ -249,11 +308,11 @@ def sub(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
     >>> data(tape, z), backward(tape, z)[y]
     (-1.0, -1.0)
     """
-    va, vb = op_value(tape, "sub", a), op_value(tape, "sub", b)
+    va, vb = operand(tape, "sub", a), operand(tape, "sub", b)
     return push(tape, "sub", va - vb, (a, b), (1.0, -1.0))
 
 
-def mul(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
+def mul(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
     """Return ``(tape, a * b)``; d/da = b, d/db = a.
 
     >>> tape, (x, y) = map_tape(new(), [2.0, 3.0], var)
@@ -261,11 +320,11 @@ def mul(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
     >>> data(tape, z), node(tape, z).local_grads
     (6.0, (3.0, 2.0))
     """
-    va, vb = op_value(tape, "mul", a), op_value(tape, "mul", b)
+    va, vb = operand(tape, "mul", a), operand(tape, "mul", b)
     return push(tape, "mul", va * vb, (a, b), (vb, va))
 
 
-def div(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
+def div(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
     """Return ``(tape, a / b)``, computed as ``a * b**-1`` like microgpt.py; d/da = 1/b.
 
     >>> tape, (x, y) = map_tape(new(), [1.0, 4.0], var)
@@ -278,7 +337,7 @@ def div(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
     ...
     ValueError: div: division by zero (divisor node 3 is 0.0)
     """
-    va, vb = op_value(tape, "div", a), op_value(tape, "div", b)
+    va, vb = operand(tape, "div", a), operand(tape, "div", b)
     if vb == 0.0:
         raise ValueError(f"div: division by zero (divisor node {b} is {vb!r})")
     try:
@@ -288,7 +347,7 @@ def div(tape: Tape, a: int, b: int) -> tuple[Tape, int]:
     return push(tape, "div", va * inv, (a, b), (inv, -va * inv * inv))
 
 
-def neg(tape: Tape, a: int) -> tuple[Tape, int]:
+def neg(tape: Tape, a: Id) -> tuple[Tape, Id]:
     """Return ``(tape, -a)``; d/da = -1.
 
     >>> tape, x = var(new(), 2.0)
@@ -296,10 +355,10 @@ def neg(tape: Tape, a: int) -> tuple[Tape, int]:
     >>> data(tape, y)
     -2.0
     """
-    return push(tape, "neg", -op_value(tape, "neg", a), (a,), (-1.0,))
+    return push(tape, "neg", -operand(tape, "neg", a), (a,), (-1.0,))
 
 
-def scale(tape: Tape, a: int, s: float) -> tuple[Tape, int]:
+def scale(tape: Tape, a: Id, s: float) -> tuple[Tape, Id]:
     """Return ``(tape, a * s)`` for a plain number ``s`` (no node for ``s``); d/da = s.
 
     >>> tape, x = var(new(), 3.0)
@@ -308,10 +367,10 @@ def scale(tape: Tape, a: int, s: float) -> tuple[Tape, int]:
     (1.5, (0.5,))
     """
     s = finite_number("scale", s)
-    return push(tape, "scale", op_value(tape, "scale", a) * s, (a,), (s,))
+    return push(tape, "scale", operand(tape, "scale", a) * s, (a,), (s,))
 
 
-def add_constant(tape: Tape, a: int, c: float) -> tuple[Tape, int]:
+def add_constant(tape: Tape, a: Id, c: float) -> tuple[Tape, Id]:
     """Return ``(tape, a + c)`` for a plain number ``c`` (no node for ``c``); d/da = 1.
 
     >>> tape, y = var(new(), 0.25)
@@ -320,10 +379,10 @@ def add_constant(tape: Tape, a: int, c: float) -> tuple[Tape, int]:
     (1.25, (1.0,))
     """
     c = finite_number("add_constant", c)
-    return push(tape, "add_constant", op_value(tape, "add_constant", a) + c, (a,), (1.0,))
+    return push(tape, "add_constant", operand(tape, "add_constant", a) + c, (a,), (1.0,))
 
 
-def pow(tape: Tape, a: int, p: float) -> tuple[Tape, int]:
+def pow(tape: Tape, a: Id, p: float) -> tuple[Tape, Id]:
     """Return ``(tape, a ** p)`` for a plain exponent ``p``; d/da = p * a**(p-1).
 
     >>> tape, x = var(new(), 4.0)
@@ -337,7 +396,7 @@ def pow(tape: Tape, a: int, p: float) -> tuple[Tape, int]:
     ValueError: pow: negative base -8.0 to the fractional power 0.3333333333333333
     """
     p = finite_number("pow", p)
-    x = op_value(tape, "pow", a)
+    x = operand(tape, "pow", a)
     if x < 0.0 and not p.is_integer():
         raise ValueError(f"pow: negative base {x!r} to the fractional power {p!r}")
     if x == 0.0 and p < 1.0 and p != 0.0:
@@ -349,7 +408,7 @@ def pow(tape: Tape, a: int, p: float) -> tuple[Tape, int]:
     return push(tape, "pow", value, (a,), (local,))
 
 
-def log(tape: Tape, a: int) -> tuple[Tape, int]:
+def log(tape: Tape, a: Id) -> tuple[Tape, Id]:
     """Return ``(tape, ln a)``; d/da = 1/a. Needs ``a > 0``.
 
     >>> tape, x = var(new(), 2.0)
@@ -361,13 +420,13 @@ def log(tape: Tape, a: int) -> tuple[Tape, int]:
     ...
     ValueError: log: needs a positive number, got 0.0
     """
-    x = op_value(tape, "log", a)
+    x = operand(tape, "log", a)
     if x <= 0.0:
         raise ValueError(f"log: needs a positive number, got {x!r}")
     return push(tape, "log", math.log(x), (a,), (1 / x,))
 
 
-def exp(tape: Tape, a: int) -> tuple[Tape, int]:
+def exp(tape: Tape, a: Id) -> tuple[Tape, Id]:
     """Return ``(tape, e ** a)``; d/da = e ** a.
 
     >>> tape, x = var(new(), 0.0)
@@ -379,7 +438,7 @@ def exp(tape: Tape, a: int) -> tuple[Tape, int]:
     ...
     functional_gpt.tape.NonFiniteError: exp: e ** 1000.0 overflows
     """
-    x = op_value(tape, "exp", a)
+    x = operand(tape, "exp", a)
     try:
         e = math.exp(x)
     except OverflowError:
@@ -387,7 +446,7 @@ def exp(tape: Tape, a: int) -> tuple[Tape, int]:
     return push(tape, "exp", e, (a,), (e,))
 
 
-def relu(tape: Tape, a: int) -> tuple[Tape, int]:
+def relu(tape: Tape, a: Id) -> tuple[Tape, Id]:
     """Return ``(tape, max(0, a))``; d/da = 1 where a > 0, else 0 (at the kink a = 0 too).
 
     >>> tape, (x, y) = map_tape(new(), [-1.0, 2.0], var)
@@ -395,11 +454,11 @@ def relu(tape: Tape, a: int) -> tuple[Tape, int]:
     >>> values(tape, [rx, ry]), node(tape, rx).local_grads
     ((0.0, 2.0), (0.0,))
     """
-    x = op_value(tape, "relu", a)
+    x = operand(tape, "relu", a)
     return push(tape, "relu", x if x > 0.0 else 0.0, (a,), (1.0 if x > 0.0 else 0.0,))
 
 
-def tanh(tape: Tape, a: int) -> tuple[Tape, int]:
+def tanh(tape: Tape, a: Id) -> tuple[Tape, Id]:
     """Return ``(tape, tanh a)``; d/da = 1 - tanh(a)**2. Finite for every finite ``a``.
 
     >>> tape, x = var(new(), 0.0)
@@ -409,11 +468,11 @@ def tanh(tape: Tape, a: int) -> tuple[Tape, int]:
     >>> data(*tanh(*var(new(), 1000.0)))
     1.0
     """
-    t = math.tanh(op_value(tape, "tanh", a))
+    t = math.tanh(operand(tape, "tanh", a))
     return push(tape, "tanh", t, (a,), (1.0 - t * t,))
 
 
-def sigmoid(tape: Tape, a: int) -> tuple[Tape, int]:
+def sigmoid(tape: Tape, a: Id) -> tuple[Tape, Id]:
     """Return ``(tape, 1 / (1 + e ** -a))``; d/da = s * (1 - s). Finite for every finite ``a``.
 
     For ``a < 0`` it is computed as ``e**a / (1 + e**a)``, which cannot overflow.
@@ -425,7 +484,7 @@ def sigmoid(tape: Tape, a: int) -> tuple[Tape, int]:
     >>> data(*sigmoid(*var(new(), -1000.0)))
     0.0
     """
-    x = op_value(tape, "sigmoid", a)
+    x = operand(tape, "sigmoid", a)
     if x >= 0.0:
         s = 1.0 / (1.0 + math.exp(-x))
     else:
@@ -434,7 +493,7 @@ def sigmoid(tape: Tape, a: int) -> tuple[Tape, int]:
     return push(tape, "sigmoid", s, (a,), (s * (1.0 - s),))
 
 
-def sqrt(tape: Tape, a: int) -> tuple[Tape, int]:
+def sqrt(tape: Tape, a: Id) -> tuple[Tape, Id]:
     """Return ``(tape, sqrt a)``; d/da = 1 / (2 sqrt a). Needs ``a > 0``: infinite slope at 0.
 
     >>> tape, x = var(new(), 4.0)
@@ -446,7 +505,7 @@ def sqrt(tape: Tape, a: int) -> tuple[Tape, int]:
     ...
     ValueError: sqrt: needs a positive number, got 0.0 (at 0 its gradient is infinite)
     """
-    x = op_value(tape, "sqrt", a)
+    x = operand(tape, "sqrt", a)
     if x <= 0.0:
         raise ValueError(f"sqrt: needs a positive number, got {x!r} "
                          "(at 0 its gradient is infinite)")
@@ -454,7 +513,7 @@ def sqrt(tape: Tape, a: int) -> tuple[Tape, int]:
     return push(tape, "sqrt", r, (a,), (0.5 / r,))
 
 
-def abs(tape: Tape, a: int) -> tuple[Tape, int]:
+def abs(tape: Tape, a: Id) -> tuple[Tape, Id]:
     """Return ``(tape, |a|)``; d/da = 1 where a > 0, -1 where a < 0, and 0 at the kink a = 0.
 
     >>> tape, (x, y, z) = map_tape(new(), [-2.0, 3.0, 0.0], var)
@@ -462,12 +521,12 @@ def abs(tape: Tape, a: int) -> tuple[Tape, int]:
     >>> values(tape, ids), [node(tape, i).local_grads for i in ids]
     ((2.0, 3.0, 0.0), [(-1.0,), (1.0,), (0.0,)])
     """
-    x = op_value(tape, "abs", a)
+    x = operand(tape, "abs", a)
     return push(tape, "abs", -x if x < 0.0 else x + 0.0,  # + 0.0: |-0.0| is 0.0
                 (a,), (1.0 if x > 0.0 else -1.0 if x < 0.0 else 0.0,))
 
 
-def sum(tape: Tape, ids: Sequence[int]) -> tuple[Tape, int]:
+def sum(tape: Tape, ids: Sequence[int]) -> tuple[Tape, Id]:
     """Return ``(tape, ids[0] + ids[1] + ...)`` as ONE node with one input per id.
 
     The sum is a left fold from 0.0 in list order (as Python's ``sum`` over
@@ -482,7 +541,7 @@ def sum(tape: Tape, ids: Sequence[int]) -> tuple[Tape, int]:
     return push(tape, "sum", fold_sum(op_values(tape, "sum", ids)), ids, (1.0,) * len(ids))
 
 
-def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, int]:
+def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, Id]:
     """Return ``(tape, xs . ys)`` as ONE node: the left fold of ``x_i * y_i`` from 0.0.
 
     Its inputs are ``xs + ys``; the local gradient of ``x_i`` is ``y_i`` and
@@ -605,7 +664,7 @@ def grad(grads: Sequence[float], i: int) -> float:
     >>> grad(grads, x), grad(grads, y)
     (6.0, 0.0)
     """
-    if type(i) is not int or not 0 <= i < len(grads):
+    if type(i) not in (int, Id) or not 0 <= i < len(grads):
         raise IndexError(f"grad: node id {i!r} is not among {len(grads)} gradients")
     return grads[i]
 

@@ -96,7 +96,8 @@ def apply_instr(tape: T.Tape, ins: Instr) -> tuple[T.Tape, int]:
     >>> T.data(tape, y)
     2.0
     """
-    op, args, p = ins
+    op, plain_args, p = ins
+    args = T.as_ids(plain_args)  # the primitives take node ids as T.Id
     if op == "var":
         return T.var(tape, p)
     if op == "const":

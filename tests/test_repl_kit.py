@@ -265,7 +265,7 @@ def test_the_helper_fails_a_result_that_is_not_on_the_tape() -> None:
 @given(inputs(2, -3.0, 3.0))
 def test_the_helper_fails_a_function_that_reads_fixed_ids(xs) -> None:
     def first_two(tape, ids):  # reads nodes 0 and 1, not ids
-        return T.mul(tape, 0, 1)
+        return T.mul(tape, T.Id(0), T.Id(1))
 
     with pytest.raises(AssertionError, match="with another node before the inputs"):
         assert_grads_ok(first_two, xs)
@@ -466,3 +466,74 @@ def test_html_table_escapes_and_is_the_notebook_repr() -> None:
     assert tape._repr_html_() == page
     with pytest.raises(ValueError, match="max_rows"):
         T.html_table(tape, max_rows=1)
+
+
+# ----------------------------------------------------------- kinks and verdicts
+
+
+def relu_neuron(tape, ids):
+    """relu(w * x + b): the kink is where w * x + b = 0."""
+    w, x, b = ids
+    tape, wx = T.mul(tape, w, x)
+    tape, z = T.add(tape, wx, b)
+    return T.relu(tape, z)
+
+
+@given(inputs(2, -3.0, 3.0))
+def test_an_input_on_a_relus_kink_is_marked_not_failed(wx) -> None:
+    """With b = -w*x the relu sits on its kink: the inputs that move it (w unless x is 0, x
+    unless w is 0, and b) are marked at_kink, and the check stays ok."""
+    w, x = wx
+    check = T.check_grads(relu_neuron, [w, x, -(w * x)])
+    expected = (x != 0.0, w != 0.0, True)
+    assert check.at_kink == expected and check.ok
+    assert f"{sum(expected)} not checked: at a kink" in repr(check).splitlines()[0]
+    assert repr(check).count("<- at a kink, not checked") == sum(expected)
+
+
+@given(inputs(3, -3.0, 3.0))
+def test_away_from_kinks_nothing_is_marked(xs) -> None:
+    w, x, b = xs
+    z = w * x + b
+    h = T.GRAD_EPS * max(1.0, *map(abs, xs)) * (abs(w) + abs(x) + 1.0) * 4
+    if abs(z) > h:  # no perturbation of one input by its step crosses 0
+        check = T.check_grads(relu_neuron, xs)
+        assert check.at_kink == (False, False, False) and check.ok
+
+
+def test_at_a_kink_the_sides_differ_and_kinks_off_says_so() -> None:
+    """relu(x) at x = 0: the difference is 0.5, the tape's slope 0; kinks=() reports it."""
+    f = lambda tape, ids: T.relu(tape, ids[0])  # noqa: E731
+    assert T.check_grads(f, [0.0]).ok
+    strict = T.check_grads(f, [0.0], kinks=())
+    assert not strict.ok and strict.bad == (True,) and strict.at_kink == (False,)
+    assert repr(strict).startswith("GradCheck(ok=False): 1 of 1 inputs differ")
+
+
+def test_a_wrong_gradient_beside_a_kink_still_fails() -> None:
+    def f(tape, ids):
+        x, y = ids
+        tape, r = T.relu(tape, x)  # x = 0: on the kink
+        v = T.data(tape, y)
+        tape, sq = T.push(tape, "square", v * v, (y,), (3 * v,))  # wrong: should be 2v
+        return T.add(tape, r, sq)
+
+    check = T.check_grads(f, [0.0, 2.0])
+    assert check.at_kink == (True, False) and check.bad == (False, True) and not check.ok
+
+
+def test_a_zero_gradient_has_no_relative_error() -> None:
+    """d/dy of x + 0*y is 0 and its difference is rounding: max_rel_error must not read 1."""
+    def f(tape, ids):
+        x, y = ids
+        tape, zero_y = T.scale(tape, y, 0.0)
+        return T.add(tape, x, zero_y)
+
+    check = T.check_grads(f, [1e8, 3.0])
+    assert check.ok and check.max_rel_error < 1e-6
+    assert repr(check).startswith("GradCheck(ok=True): 2 of 2 inputs agree")
+
+
+def test_kinks_must_be_a_sequence_of_names() -> None:
+    with pytest.raises(TypeError, match="kinks must be a sequence of op names"):
+        T.check_grads(relu_neuron, [1.0, 1.0, 1.0], kinks="relu")

@@ -26,7 +26,7 @@ def tape_and_nodes(draw: st.DrawFn, count: int = 2) -> tuple[T.Tape, tuple[int, 
     """A random program's tape and ``count`` random node ids on it."""
     tape = run_on_tape(draw(programs()))
     nodes = st.integers(0, len(tape) - 1)
-    return tape, tuple(draw(st.lists(nodes, min_size=count, max_size=count)))
+    return tape, T.as_ids(draw(st.lists(nodes, min_size=count, max_size=count)))
 
 
 # ------------------------------------------------------------ map_tape / zip_map_tape
@@ -222,7 +222,7 @@ def test_update_of_a_parameter_tape_takes_one_value_per_parameter(
     """A tape made by leaves, reset or update knows its parameters: update takes exactly that many
     values (after any nodes pushed on it) and refuses one too few or too many."""
     tape = T.leaves(params)
-    tape, _ = T.map_tape(tape, range(len(params)), T.relu)
+    tape, _ = T.map_tape(tape, T.as_ids(range(len(params))), T.relu)
     good = data.draw(st.lists(floats, min_size=len(params), max_size=len(params)))
     assert T.values(T.update(tape, good), range(len(params))) == tuple(good)
     for wrong in (len(params) - 1, len(params) + 1):
