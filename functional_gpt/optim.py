@@ -13,10 +13,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
-
-import math
 
 __all__ = ["Adam", "AdamState", "adam_init", "adam_step", "sgd_step", "linear_decay"]
 

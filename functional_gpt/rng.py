@@ -237,7 +237,7 @@ def random(state: RNG) -> tuple[RNG, float]:
 
 
 def uniform(state: RNG, a: float, b: float) -> tuple[RNG, float]:
-    """Return ``(state, x)`` with ``x`` uniform between ``a`` and ``b``, as ``random.Random.uniform``.
+    """Return ``(state, x)`` with ``x`` uniform between ``a`` and ``b``, as ``Random.uniform``.
 
     ``x`` is ``a + (b - a) * u`` for the next ``random`` draw ``u``: the same
     float operations as CPython, so the draws are bit for bit its draws (and
