@@ -199,14 +199,18 @@ def unflatten(treedef: TreeDef, leaves: Iterable[Any]) -> Tree:
 
 def _build(treedef: TreeDef, leaves: Any) -> Tree:
     """The tree of shape ``treedef``, taking its leaves from the iterator ``leaves``."""
-    kind, node_type, keys, children, _ = treedef
-    if kind == "leaf":
+    if treedef.kind == "leaf":
         return next(leaves)
+    return _container(treedef, [_build(c, leaves) for c in treedef.children])
+
+
+def _container(treedef: TreeDef, items: list[Any]) -> Tree:
+    """The container ``treedef`` describes, holding ``items`` (its children, already built)."""
+    kind, node_type, keys, _, _ = treedef
     if kind == "none":
         return None
-    items = [_build(c, leaves) for c in children]  # local transient, or the new list itself
     if kind == "list":
-        return items
+        return items  # a new list, made by the caller for this container alone
     if kind == "dict":
         return dict(zip(keys, items))
     if kind == "namedtuple":
@@ -314,7 +318,10 @@ def to_tape(tape: Tape, params: Tree) -> tuple[Tape, Tree]:
 
     The leaves get consecutive ids in ``flatten``'s order, from ``len(tape)``
     on: ``T.map_tape(tape, leaves, T.var)``. So a tape that holds only the
-    parameters keeps them under the same ids after ``T.update``.
+    parameters keeps them under the same ids after ``T.update``. A tuple of
+    ids comes back as a ``tape.Run`` and a matrix (a tuple of equally long
+    tuples of ids) as a ``tape.RunMatrix``: tuples that know their ids are
+    consecutive, so that ``layers.linear`` reads a matrix as one slice.
 
     >>> import functional_gpt.tape as T
     >>> tape, ids = to_tape(T.new(), {"w": [(0.5, -1.0)], "b": 0.25})
@@ -326,8 +333,34 @@ def to_tape(tape: Tape, params: Tree) -> tuple[Tape, Tree]:
     TypeError: var: expected a number, got '0.5'
     """
     leaves, treedef = flatten(params)
+    first = len(tape)
     tape, ids = T.map_tape(tape, leaves, T.var)
-    return tape, unflatten(treedef, ids)
+    assert ids == tuple(range(first, first + len(ids)))  # as the tape hands out ids
+    return tape, _consecutive_ids(treedef, first)[0]
+
+
+def _consecutive_ids(treedef: TreeDef, start: int) -> tuple[Tree, int]:
+    """``(tree, stop)``: the ids ``start, start + 1, ...`` in the shape of ``treedef``.
+
+    A tuple of leaves becomes a ``tape.Run`` and a tuple of such rows, all of
+    one length, a ``tape.RunMatrix``: they equal the plain tuples, and
+    promise ``layers.linear`` that it may read them as one slice.
+    """
+    kind, _, _, children, n = treedef
+    if kind == "leaf":
+        return start, start + 1
+    if kind == "tuple" and children:
+        if all(c.kind == "leaf" for c in children):
+            return T.Run(start, start + n), start + n
+        row = children[0]
+        if (row.kind == "tuple" and row.children and all(c.kind == "leaf" for c in row.children)
+                and all(c == row for c in children)):
+            return T.RunMatrix(start, len(children), row.num_leaves), start + n
+    items = []  # local transient: the children's ids, rebuilt into the container below
+    for child in children:
+        tree, start = _consecutive_ids(child, start)
+        items.append(tree)
+    return _container(treedef, items), start
 
 
 def values_of(tape: Tape, ids: Tree) -> Tree:
