@@ -36,7 +36,7 @@ Nothing here changes its arguments: every container returned is new.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from . import rng as R
@@ -336,11 +336,11 @@ def to_tape(tape: Tape, params: Tree) -> tuple[Tape, Tree]:
     first = len(tape)
     tape, ids = T.map_tape(tape, leaves, T.var)
     assert ids == tuple(range(first, first + len(ids)))  # as the tape hands out ids
-    return tape, _consecutive_ids(treedef, first)[0]
+    return tape, _consecutive_ids(treedef, iter(ids))
 
 
-def _consecutive_ids(treedef: TreeDef, start: int) -> tuple[Tree, int]:
-    """``(tree, stop)``: the ids ``start, start + 1, ...`` in the shape of ``treedef``.
+def _consecutive_ids(treedef: TreeDef, ids: Iterator[Any]) -> Tree:
+    """The tree of shape ``treedef`` holding ``ids`` (consecutive node ids) in order.
 
     A tuple of leaves becomes a ``tape.Run`` and a tuple of such rows, all of
     one length, a ``tape.RunMatrix``: they equal the plain tuples, and
@@ -348,19 +348,21 @@ def _consecutive_ids(treedef: TreeDef, start: int) -> tuple[Tree, int]:
     """
     kind, _, _, children, n = treedef
     if kind == "leaf":
-        return start, start + 1
+        return next(ids)
     if kind == "tuple" and children:
-        if all(c.kind == "leaf" for c in children):
-            return T.Run(start, start + n), start + n
         row = children[0]
+        if all(c.kind == "leaf" for c in children):
+            start = next(ids)
+            for _ in range(n - 1):
+                next(ids)
+            return T.Run(start, start + n)
         if (row.kind == "tuple" and row.children and all(c.kind == "leaf" for c in row.children)
                 and all(c == row for c in children)):
-            return T.RunMatrix(start, len(children), row.num_leaves), start + n
-    items = []  # local transient: the children's ids, rebuilt into the container below
-    for child in children:
-        tree, start = _consecutive_ids(child, start)
-        items.append(tree)
-    return _container(treedef, items), start
+            start = next(ids)
+            for _ in range(n - 1):
+                next(ids)
+            return T.RunMatrix(start, len(children), row.num_leaves)
+    return _container(treedef, [_consecutive_ids(c, ids) for c in children])
 
 
 def values_of(tape: Tape, ids: Tree) -> Tree:

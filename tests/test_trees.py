@@ -392,3 +392,14 @@ def test_grads_of_rejects_an_id_without_a_gradient():
     tape, y = T.mul(tape, *ids)
     with pytest.raises(IndexError, match="grad: node id 7 is not among 3 gradients"):
         trees.grads_of(T.backward(tape, y), [7])
+
+
+def test_to_tape_hands_out_rows_as_runs_and_matrices_as_run_matrices():
+    params = {"w": ((1.0, 2.0), (3.0, 4.0)), "b": (0.5, 0.5), "s": 1.0, "l": [(1.0,), (2.0, 3.0)]}
+    tape, ids = trees.to_tape(T.new(), params)
+    assert ids == {"b": (0, 1), "l": [(2,), (3, 4)], "s": 5, "w": ((6, 7), (8, 9))}
+    assert type(ids["b"]) is T.Run and type(ids["w"]) is T.RunMatrix
+    assert [type(row) for row in ids["l"]] == [T.Run, T.Run] and type(ids["s"]) is int
+    # rows of different lengths are no matrix: a plain tuple of Runs
+    ragged = trees.to_tape(T.new(), ((1.0, 2.0), (3.0,)))[1]
+    assert type(ragged) is tuple and [type(r) for r in ragged] == [T.Run, T.Run]
