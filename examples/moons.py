@@ -81,14 +81,14 @@ def loss_and_scores(
     """
     tape, scores = T.map_tape(tape, data.points, lambda t, p: score(t, ids, p))
     tape, one = T.constant(tape, 1.0)
-    margins = []  # local transient
+    hinges = []  # local transient
     for s, y in zip(scores, data.labels):
-        tape, ys = T.scale(tape, s, -y)
-        tape, m = T.add(tape, one, ys)
-        tape, m = T.relu(tape, m)
-        margins.append(m)
-    tape, total = T.sum(tape, margins)
-    tape, data_loss = T.scale(tape, total, 1.0 / len(margins))
+        tape, minus_ys = T.scale(tape, s, -y)
+        tape, gap = T.add(tape, one, minus_ys)
+        tape, hinge = T.relu(tape, gap)
+        hinges.append(hinge)
+    tape, total = T.sum(tape, hinges)
+    tape, data_loss = T.scale(tape, total, 1.0 / len(hinges))
     params = trees.flatten(ids)[0]
     tape, squares = T.dot(tape, params, params)
     tape, reg = T.scale(tape, squares, alpha)

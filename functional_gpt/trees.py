@@ -89,7 +89,7 @@ class TreeDef(NamedTuple):
         return f"TreeDef({_draw(self)})"
 
 
-LEAF = TreeDef("leaf", None, (), (), 1)
+LEAF = TreeDef("leaf", None, (), (), 1)  # the treedef of any leaf: flatten(3.0)[1] == LEAF
 _NONE = TreeDef("none", None, (), (), 0)
 
 
