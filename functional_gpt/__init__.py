@@ -1,7 +1,9 @@
 """functional_gpt: a GPT that trains and samples in pure Python on an immutable tape.
 
 The modules, each one concern: ``tape`` (the autodiff engine), ``layers``,
-``model``, ``optim``, ``train``, ``sample``, ``rng``, ``tokenizer``, the
+``model``, ``optim``, ``train``, ``sample``, ``rng``, ``tokenizer``,
+``trees`` (parameters as nested tuples, lists, NamedTuples and dicts),
+``toy_data`` (two moons, for small classifiers), the
 pictures of ``graph`` (tapes) and ``plot`` (training), and the shell's
 ``datasets``, ``checkpoint`` and ``cli``. ``functional_gpt.testing`` (property
 tests for your own tape functions) needs hypothesis and is imported on its own.
@@ -26,7 +28,9 @@ from . import (
     sample,
     tape,
     tokenizer,
+    toy_data,
     train,
+    trees,
 )
 
 __version__ = "0.1.0"
@@ -43,6 +47,8 @@ __all__ = [
     "sample",
     "tape",
     "tokenizer",
+    "toy_data",
     "train",
+    "trees",
     "__version__",
 ]
