@@ -68,7 +68,7 @@ def score(tape: T.Tape, layers: Sequence[Dense], point: Sequence[float]) -> tupl
         tape, h = L.linear(tape, h, layer.w, layer.b)
         if k < len(layers) - 1:
             tape, h = L.relu(tape, h)
-    return tape, h[0]
+    return tape, T.as_ids(h)[0]  # a layer hands out plain ints; the primitives take Ids
 
 
 def loss_and_scores(
@@ -80,11 +80,10 @@ def loss_and_scores(
     has the label's sign with a margin of 1.
     """
     tape, scores = T.map_tape(tape, data.points, lambda t, p: score(t, ids, p))
-    tape, one = T.constant(tape, 1.0)
     hinges = []  # local transient
     for s, y in zip(scores, data.labels):
         tape, minus_ys = T.scale(tape, s, -y)
-        tape, gap = T.add(tape, one, minus_ys)
+        tape, gap = T.add_constant(tape, minus_ys, 1.0)
         tape, hinge = T.relu(tape, gap)
         hinges.append(hinge)
     tape, total = T.sum(tape, hinges)

@@ -23,11 +23,12 @@ import builtins
 import html
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from toolz import compose, second
 
 from . import tape as T
+from . import trees
 from .tape_storage import Tape, finite_number
 
 __all__ = [
@@ -47,13 +48,38 @@ __all__ = [
 ]
 
 
-def value_and_grad(
-    f: Callable[[Tape, tuple[int, ...]], tuple[Tape, int]],
-) -> Callable[[Sequence[float]], tuple[float, tuple[float, ...]]]:
-    """Return a function of plain floats giving ``(f's value, its gradient per input)``.
+def _is_flat(params: Any) -> bool:
+    """A plain list or tuple of numbers: the inputs ``value_and_grad`` has always taken."""
+    return type(params) in (list, tuple) and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in params)
 
-    ``f(tape, ids) -> (tape, out_id)`` is any tape function; like JAX's
-    ``value_and_grad``, the result is an ordinary function.
+
+def _out_and_aux(result: Any, has_aux: bool) -> tuple[Any, Any]:
+    """What a tape function returned besides its tape: (the output id, its auxiliary values)."""
+    if has_aux:
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError("value_and_grad: with has_aux=True, f must return "
+                            f"(tape, (out_id, aux)), not (tape, {result!r})")
+        return result
+    if isinstance(result, (tuple, list)):
+        raise TypeError(f"value_and_grad: f returned (tape, {result!r}), not (tape, out_id); "
+                        "to return auxiliary values too, pass has_aux=True")
+    return result, None
+
+
+def value_and_grad(
+    f: Callable[[Tape, Any], tuple[Tape, Any]], has_aux: bool = False,
+) -> Callable[[Any], tuple[Any, Any]]:
+    """Return a function of plain floats giving ``(f's value, its gradient)``, as JAX's does.
+
+    ``f(tape, ids) -> (tape, out_id)`` is any tape function. Its inputs are
+    either a flat list of numbers (``ids`` is then a tuple of ids, and the
+    gradient a tuple of floats) or any tree of numbers (nested tuples, lists,
+    dicts, NamedTuples: see ``trees``), pushed by ``trees.to_tape``; ``ids``
+    and the gradient then have the tree's shape. With ``has_aux=True``, ``f``
+    returns ``(tape, (out_id, aux))`` and the result is
+    ``((value, aux), gradient)``: put plain values in ``aux`` (``T.values``),
+    since the tape is gone once ``f`` returns.
 
     >>> def f(tape, ids):                       # f(x, y) = x * y + x
     ...     x, y = ids
@@ -61,24 +87,44 @@ def value_and_grad(
     ...     return T.add(tape, xy, x)
     >>> value_and_grad(f)([3.0, 4.0])
     (15.0, (5.0, 3.0))
+    >>> def neuron(tape, p):                    # tanh(w . x + b), and its pre-activation
+    ...     tape, xs = T.map_tape(tape, [1.0, -2.0], T.constant)
+    ...     tape, z = T.dot(tape, p["w"], xs)
+    ...     tape, z = T.add(tape, z, p["b"])
+    ...     tape, y = T.tanh(tape, z)
+    ...     return tape, (y, T.data(tape, z))
+    >>> (value, z), grads = value_and_grad(neuron, has_aux=True)({"w": (0.5, 0.25), "b": 0.0})
+    >>> z, grads["b"] == 1 - value ** 2, grads["w"] == (grads["b"], -2 * grads["b"])
+    (0.0, True, True)
     """
 
-    def value_and_gradient(xs: Sequence[float]) -> tuple[float, tuple[float, ...]]:
-        tape, ids = T.map_tape(T.new(), xs, T.var)
-        tape, out = f(tape, ids)
+    def value_and_gradient(params: Any) -> tuple[Any, Any]:
+        if _is_flat(params):
+            tape, ids = T.map_tape(T.new(), params, T.var)
+        else:
+            tape, ids = trees.to_tape(T.new(), params)
+        tape, result = f(tape, ids)
+        out, aux = _out_and_aux(result, has_aux)
         grads = T.backward(tape, out)
-        return T.data(tape, out), tuple(T.grad(grads, i) for i in ids)
+        if _is_flat(params):
+            gradient = tuple(T.grad(grads, i) for i in ids)
+        else:
+            gradient = trees.grads_of(grads, ids)
+        value = T.data(tape, out)
+        return ((value, aux), gradient) if has_aux else (value, gradient)
 
     return value_and_gradient
 
 
 def gradient(
-    f: Callable[[Tape, tuple[int, ...]], tuple[Tape, int]],
-) -> Callable[[Sequence[float]], tuple[float, ...]]:
-    """Return a function of plain floats giving ``f``'s gradient: one float per input.
+    f: Callable[[Tape, Any], tuple[Tape, Any]], has_aux: bool = False,
+) -> Callable[[Any], Any]:
+    """Return a function of plain floats giving ``f``'s gradient (and, with ``has_aux``, its aux).
 
-    ``value_and_grad`` without the value (JAX's ``grad``). ``T.grad(grads, i)``
-    is something else: it reads one entry of ``backward``'s result.
+    ``value_and_grad`` without the value (JAX's ``grad``): one float per
+    input, in the inputs' shape; ``(gradient, aux)`` with ``has_aux=True``.
+    ``T.grad(grads, i)`` is something else: it reads one entry of
+    ``backward``'s result.
 
     >>> def f(tape, ids):                       # f(x, y) = x * y + x
     ...     x, y = ids
@@ -87,6 +133,14 @@ def gradient(
     >>> gradient(f)([3.0, 4.0])
     (5.0, 3.0)
     """
+    if has_aux:
+        vg = value_and_grad(f, has_aux=True)
+
+        def gradient_and_aux(params: Any) -> tuple[Any, Any]:
+            (_, aux), g = vg(params)
+            return g, aux
+
+        return gradient_and_aux
     return compose(second, value_and_grad(f))
 
 

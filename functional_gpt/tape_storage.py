@@ -177,6 +177,23 @@ class Run(tuple):
     def __getnewargs__(self) -> tuple[int, int]:  # pickling: rebuilt from its bounds
         return (self[0], self[0] + len(self)) if self else (0, 0)
 
+    @classmethod
+    def of(cls, ids: Sequence[int]) -> Run:
+        """Return ``ids`` as a Run, the very objects (``tape.Id`` ones stay Ids); they must be
+        consecutive.
+
+        >>> Run.of((4, 5, 6)) == Run(4, 7)
+        True
+        >>> Run.of((4, 6))
+        Traceback (most recent call last):
+        ...
+        ValueError: Run.of: ids (4, 6) are not consecutive
+        """
+        ids = tuple(ids)
+        if ids and (ids[0] < 0 or ids != tuple(range(ids[0], ids[0] + len(ids)))):
+            raise ValueError(f"Run.of: ids {ids!r} are not consecutive")
+        return tuple.__new__(cls, ids)
+
 
 _tuple_new = tuple.__new__
 
@@ -215,6 +232,26 @@ class RunMatrix(tuple):
 
     def __getnewargs__(self) -> tuple[int, int, int]:  # pickling: rebuilt from its shape
         return (self[0][0] if self and self[0] else 0, len(self), len(self[0]) if self else 0)
+
+    @classmethod
+    def of(cls, rows: Sequence[Sequence[int]]) -> RunMatrix:
+        """Return ``rows`` as a RunMatrix of ``Run.of`` rows; they must be equally long and
+        consecutive from one row to the next.
+
+        >>> RunMatrix.of([(0, 1), (2, 3)]) == RunMatrix(0, 2, 2)
+        True
+        >>> RunMatrix.of([(0, 1), (3, 4)])
+        Traceback (most recent call last):
+        ...
+        ValueError: RunMatrix.of: rows ((0, 1), (3, 4)) are not consecutive and equally long
+        """
+        runs = tuple(Run.of(row) for row in rows)
+        flat = tuple(chain.from_iterable(runs))
+        if len({len(r) for r in runs}) > 1 or (flat and flat != tuple(
+                range(flat[0], flat[0] + len(flat)))):
+            raise ValueError(f"RunMatrix.of: rows {tuple(map(tuple, rows))!r} are not consecutive "
+                             "and equally long")
+        return tuple.__new__(cls, runs)
 
 
 class Tape:

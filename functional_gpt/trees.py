@@ -352,16 +352,11 @@ def _consecutive_ids(treedef: TreeDef, ids: Iterator[Any]) -> Tree:
     if kind == "tuple" and children:
         row = children[0]
         if all(c.kind == "leaf" for c in children):
-            start = next(ids)
-            for _ in range(n - 1):
-                next(ids)
-            return T.Run(start, start + n)
+            return T.Run.of([next(ids) for _ in range(n)])
         if (row.kind == "tuple" and row.children and all(c.kind == "leaf" for c in row.children)
                 and all(c == row for c in children)):
-            start = next(ids)
-            for _ in range(n - 1):
-                next(ids)
-            return T.RunMatrix(start, len(children), row.num_leaves)
+            cols = row.num_leaves
+            return T.RunMatrix.of([[next(ids) for _ in range(cols)] for _ in children])
     return _container(treedef, [_consecutive_ids(c, ids) for c in children])
 
 

@@ -30,7 +30,7 @@ def dot_then_add(tape, x, w, bias):
     outs = []
     for row, b in zip(w, bias):
         tape, d = T.dot(tape, row, x)
-        tape, y = T.add(tape, d, b)
+        tape, y = T.add(tape, d, T.Id(b))
         outs.append(y)
     return tape, tuple(outs)
 
@@ -38,7 +38,7 @@ def dot_then_add(tape, x, w, bias):
 def all_dots_then_all_adds(tape, x, w, bias):
     """The unfused chain in another order: every row's ``T.dot``, then every ``T.add``."""
     tape, dots = T.map_tape(tape, w, lambda t, row: T.dot(t, row, x))
-    return T.zip_map_tape(tape, dots, bias, T.add)
+    return T.zip_map_tape(tape, dots, T.as_ids(bias), T.add)
 
 
 def values_and_pool_grads(tape, pool, layer, x, w, bias, out_weights):
@@ -149,7 +149,7 @@ def test_linear_rejects_a_bias_id_not_on_the_tape():
 
 def test_linear_rejects_a_bias_given_as_a_number():
     tape, x, w = bad_case()
-    with pytest.raises(IndexError, match=r"linear: node id 0\.5 is not on this tape"):
+    with pytest.raises(TypeError, match=r"linear: 0\.5 is a number, not a node id"):
         L.linear(tape, x, w, bias=(0.5, 1))
 
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from hypothesis import given
@@ -22,7 +23,7 @@ from strategies import Program, finite, program_function, programs, run_on_tape
 
 import functional_gpt.layers as L
 import functional_gpt.tape as T
-from functional_gpt import graph, testing
+from functional_gpt import graph, testing, trees
 from functional_gpt.testing import assert_grads_ok, inputs
 
 DOT = shutil.which("dot")
@@ -537,3 +538,61 @@ def test_a_zero_gradient_has_no_relative_error() -> None:
 def test_kinks_must_be_a_sequence_of_names() -> None:
     with pytest.raises(TypeError, match="kinks must be a sequence of op names"):
         T.check_grads(relu_neuron, [1.0, 1.0, 1.0], kinks="relu")
+
+
+# ---------------------------------------------------- value_and_grad over trees
+
+
+
+class Layer(NamedTuple):
+    w: tuple
+    b: float
+
+
+@given(st.lists(finite(-2.0, 2.0), min_size=5, max_size=5))
+def test_value_and_grad_over_a_tree_is_the_flat_one_in_its_shape(xs) -> None:
+    """A tree of parameters gives the value and gradients of the same function written over the
+    flat list, rebuilt in the tree's shape; the tree passed in is not changed."""
+    params = {"layer": Layer(w=(xs[0], xs[1]), b=xs[2]), "extra": [xs[3], xs[4]]}
+    before = repr(params)
+
+    def on_tree(tape, p):
+        tape, d = T.dot(tape, p["layer"].w, p["extra"])
+        return T.add(tape, d, p["layer"].b)
+
+    def on_flat(tape, ids):  # flatten's order: "extra" before "layer", then w, b
+        e0, e1, w0, w1, b = ids
+        tape, d = T.dot(tape, (w0, w1), (e0, e1))
+        return T.add(tape, d, b)
+
+    value, grads = T.value_and_grad(on_tree)(params)
+    flat_leaves, treedef = trees.flatten(params)
+    flat_value, flat_grads = T.value_and_grad(on_flat)(list(flat_leaves))
+    assert value == flat_value
+    assert grads == trees.unflatten(treedef, flat_grads)
+    assert type(grads["layer"]) is Layer and isinstance(grads["extra"], list)
+    assert repr(params) == before
+
+
+def test_has_aux_returns_what_f_returns_beside_its_output() -> None:
+    def f(tape, ids):
+        tape, scores = T.map_tape(tape, ids, lambda t, i: T.scale(t, i, 2.0))
+        tape, total = T.sum(tape, scores)
+        return tape, (total, T.values(tape, scores))
+
+    (value, aux), grads = T.value_and_grad(f, has_aux=True)([1.0, -3.0])
+    assert (value, aux, grads) == (-4.0, (2.0, -6.0), (2.0, 2.0))
+    assert T.gradient(f, has_aux=True)([1.0, -3.0]) == ((2.0, 2.0), (2.0, -6.0))
+
+
+def test_an_aux_without_has_aux_says_to_pass_it() -> None:
+    def f(tape, ids):
+        return tape, (ids[0], "aux")
+
+    with pytest.raises(TypeError, match="to return auxiliary values too, pass has_aux=True"):
+        T.value_and_grad(f)([1.0])
+
+
+def test_has_aux_without_an_aux_says_what_to_return() -> None:
+    with pytest.raises(TypeError, match=r"must return \(tape, \(out_id, aux\)\)"):
+        T.value_and_grad(lambda tape, ids: T.exp(tape, ids[0]), has_aux=True)([1.0])

@@ -399,7 +399,9 @@ def test_to_tape_hands_out_rows_as_runs_and_matrices_as_run_matrices():
     tape, ids = trees.to_tape(T.new(), params)
     assert ids == {"b": (0, 1), "l": [(2,), (3, 4)], "s": 5, "w": ((6, 7), (8, 9))}
     assert type(ids["b"]) is T.Run and type(ids["w"]) is T.RunMatrix
-    assert [type(row) for row in ids["l"]] == [T.Run, T.Run] and type(ids["s"]) is int
+    assert [type(row) for row in ids["l"]] == [T.Run, T.Run] and type(ids["s"]) is T.Id
+    leaves, _ = trees.flatten(ids)  # every id, in a Run or not, is a T.Id for the primitives
+    assert all(type(i) is T.Id for i in leaves)
     # rows of different lengths are no matrix: a plain tuple of Runs
     ragged = trees.to_tape(T.new(), ((1.0, 2.0), (3.0,)))[1]
     assert type(ragged) is tuple and [type(r) for r in ragged] == [T.Run, T.Run]
