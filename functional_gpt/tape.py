@@ -68,7 +68,7 @@ __all__ = [
     "Node", "Tape", "Id", "as_ids", "operand", "new", "node", "data", "values", "push", "var",
     "constant",
     "add", "sub", "mul", "div", "neg", "scale", "add_constant", "pow", "log", "exp",
-    "relu", "tanh", "sigmoid", "sqrt", "abs", "sum", "dot",
+    "relu", "tanh", "sigmoid", "sqrt", "abs", "sum", "dot", "weighted_sum",
     "map_tape", "zip_map_tape", "backward_spec", "backward", "backward_as_tuple", "grad",
     "reset", "update",
     # re-exported from tape_storage, exact_folds and fast_backward
@@ -562,6 +562,21 @@ def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, Id]:
         raise ValueError(f"dot: lengths differ ({len(xs)} and {len(ys)})")
     vx, vy = op_values(tape, "dot", xs), op_values(tape, "dot", ys)
     return push(tape, "dot", fold_dot(vx, vy), xs + ys, (*vy, *vx))
+
+
+def weighted_sum(tape: Tape, xs: Sequence[int], weights: Sequence[float]) -> tuple[Tape, Id]:
+    """Return ``(tape, sum of x_i * w_i)`` for plain numbers ``w_i`` as ONE node: a dot of nodes
+    with constants (no nodes for the weights); d/dx_i = w_i.
+
+    >>> tape, xs = map_tape(new(), [1.0, 2.0], var)
+    >>> tape, s = weighted_sum(tape, xs, [0.5, -1.0])
+    >>> data(tape, s), node(tape, s).local_grads
+    (-1.5, (0.5, -1.0))
+    """
+    xs, ws = tuple(xs), finite_numbers("weighted_sum", weights)
+    if len(xs) != len(ws):
+        raise ValueError(f"weighted_sum: lengths differ ({len(xs)} ids and {len(ws)} weights)")
+    return push(tape, "weighted_sum", fold_dot(op_values(tape, "weighted_sum", xs), ws), xs, ws)
 
 
 # ----------------------------------------------------- threading through lists

@@ -293,3 +293,10 @@ def test_ids_mark_a_layers_plain_ints() -> None:
     tape, run = T.push_many(tape, [(2.0, (0,), (2.0,), "double")])
     assert type(run[0]) is int and all(type(i) is T.Id for i in T.as_ids(run))
     assert T.as_ids(run) == (2,) and all(type(x) is T.Id for x in xs)
+
+
+def test_weighted_sum_refuses_other_lengths_and_ids_for_weights() -> None:
+    tape, xs = T.map_tape(T.new(), [1.0, 2.0], T.var)
+    message = refused(tape, lambda: T.weighted_sum(tape, xs, [1.0]), ValueError)
+    assert message == "weighted_sum: lengths differ (2 ids and 1 weights)"
+    refused(tape, lambda: T.weighted_sum(tape, xs, [1.0, "2"]), TypeError)

@@ -253,3 +253,15 @@ def test_tanh_and_sigmoid_are_finite_where_a_chain_of_exp_overflows(x: float) ->
     assert 0.0 <= value <= 1.0 and 0.0 <= slope <= 0.25
     if abs(x) >= 800.0:
         assert (value, slope) == (1.0 if x > 0 else 0.0, 0.0)
+
+
+@given(pairs=st.lists(st.tuples(small, small), max_size=8))
+def test_weighted_sum(pairs: list[tuple[float, float]]) -> None:
+    """weighted_sum(xs, ws) for plain weights is dot(xs, constants ws) without the constants:
+    the same value to the bit, and d/dx_i = w_i."""
+    xs, ws = [x for x, _ in pairs], [w for _, w in pairs]
+    f: TapeFn = lambda tape, ids: T.weighted_sum(tape, ids, ws)  # noqa: E731
+    tape, ids = T.map_tape(T.new(), xs, T.var)
+    tape, cs = T.map_tape(tape, ws, T.constant)
+    assert float.hex(forward(f, xs)) == float.hex(T.data(*T.dot(tape, ids, cs)))
+    assert_gradients_match_differences(f, xs)
