@@ -46,9 +46,16 @@ def main(argv: list[str] | None = None) -> int:
     _, names = S.samples(state.tape, state.config, run.tokenizer, run.rng, args.samples)
     ref_names = ref.sample(args.samples)
     worst = max(abs(a - b) for a, b in zip(ours, theirs))
+    identical = sum(a == b for a, b in zip(ours, theirs))
+    first = next((k for k, (a, b) in enumerate(zip(ours, theirs), 1) if a != b), None)
+    differs = "none differs"
+    if first:
+        gap = abs(ours[first - 1] - theirs[first - 1])
+        differs = f"the first to differ is step {first}, by {gap:.3g}"
     same = sum(a == b for a, b in zip(names, ref_names))
     print(f"{platform.python_implementation()} {platform.python_version()}: {args.steps} steps on "
           f"{args.data or 'the bundled names'}; largest loss difference {worst:.3g}; "
+          f"{identical}/{args.steps} losses bit-identical ({differs}); "
           f"samples equal {same}/{args.samples}; first samples: {', '.join(names[:5])}")
     return 0 if worst <= 1e-9 and same == args.samples else 1
 

@@ -2,8 +2,10 @@
 
 The modules, each one concern: ``tape`` (the autodiff engine), ``layers``,
 ``model``, ``optim``, ``train``, ``sample``, ``rng``, ``tokenizer``,
-``inside`` (what a trained model computes, as numbers), the pictures of
-``graph`` (tapes), ``plot`` (training) and ``pictures`` (a trained model), and the shell's
+``trees`` (parameters as nested tuples, lists, NamedTuples and dicts),
+``toy_data`` (two moons, for small classifiers), ``inside`` (what a trained
+model computes, as numbers), the pictures of ``graph`` (tapes), ``plot``
+(training) and ``pictures`` (a trained model), and the shell's
 ``datasets``, ``checkpoint`` and ``cli``. ``functional_gpt.testing`` (property
 tests for your own tape functions) needs hypothesis and is imported on its own.
 
@@ -29,7 +31,9 @@ from . import (
     sample,
     tape,
     tokenizer,
+    toy_data,
     train,
+    trees,
 )
 
 __version__ = "0.1.0"
@@ -48,6 +52,8 @@ __all__ = [
     "sample",
     "tape",
     "tokenizer",
+    "toy_data",
     "train",
+    "trees",
     "__version__",
 ]

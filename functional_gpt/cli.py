@@ -53,7 +53,7 @@ from .evaluate import Evaluation, evaluate, running_evaluation, score, weights_o
 from .model import num_params
 from .optim import Adam
 from .sample import samples
-from .train import Diverged, Run, StepEvent, TrainState, prepare, split_holdout, training
+from .train import Diverged, PreparedRun, StepEvent, TrainState, prepare, split_holdout, training
 
 __all__ = ["step_line", "live_line", "fewer_gc_collections", "main"]
 
@@ -461,7 +461,7 @@ def _steps(
 class _Setup(NamedTuple):
     """A run ready to train from the shell: fresh or resumed."""
 
-    run: Run
+    run: PreparedRun
     data: datasets.DataSource
     seed: int
     steps: int
@@ -478,7 +478,7 @@ def _fresh(args: argparse.Namespace) -> _Setup:
 
 def _saved_documents(
     ckpt: checkpoint.Checkpoint, path: str, data: str | None
-) -> tuple[Run, datasets.DataSource]:
+) -> tuple[PreparedRun, datasets.DataSource]:
     """The run of a checkpoint's documents (from ``data`` if given), checked against its record."""
     saved = ckpt.data
     source: str | None

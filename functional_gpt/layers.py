@@ -163,12 +163,18 @@ def cross_entropy_value(probs: Sequence[float], target: int) -> float:
 
 
 def linear(
-    tape: Tape, x: Sequence[int], w: Sequence[Sequence[int]]
+    tape: Tape, x: Sequence[int], w: Sequence[Sequence[int]], bias: Sequence[int] | None = None
 ) -> tuple[Tape, tuple[int, ...]]:
-    """Return ``(tape, w @ x)``: one ``dot`` node per row of ``w`` (no bias).
+    """Return ``(tape, w @ x)``, or ``(tape, w @ x + bias)``: one node per row of ``w``.
 
-    Equal to ``T.map_tape(tape, w, lambda t, row: T.dot(t, row, x))``, but
-    the values of ``x`` are read once and the rows are pushed as one ``tape.Block``.
+    Without a bias, equal to ``T.map_tape(tape, w, lambda t, row: T.dot(t, row, x))``,
+    but the values of ``x`` are read once and the rows are pushed as one
+    ``tape.Block`` (op ``dot``). With ``bias`` (the ids of one node per row),
+    row ``k`` is one node (op ``dot_add``) whose value is ``T.dot``'s plus
+    ``bias[k]``'s, added as ``T.add`` adds them, and whose inputs are
+    ``bias[k]`` (local gradient 1.0), then the row's weights and ``x``. Its
+    value and the gradients ``backward`` gives are those of ``T.dot``
+    followed by ``T.add``, bit for bit.
 
     >>> tape, x = T.map_tape(T.new(), [1.0, 2.0], T.var)
     >>> tape, w0 = T.map_tape(tape, [3.0, 4.0], T.var)
@@ -176,6 +182,14 @@ def linear(
     >>> tape, y = linear(tape, x, [w0, w1])
     >>> T.values(tape, y)
     (11.0, 0.0)
+    >>> tape, b = T.map_tape(tape, [0.5, -2.0], T.var)
+    >>> tape, z = linear(tape, x, [w0, w1], bias=b)
+    >>> T.values(tape, z), T.node(tape, z[0]).inputs, T.node(tape, z[0]).local_grads
+    ((11.5, -2.0), (8, 2, 3, 0, 1), (1.0, 1.0, 2.0, 3.0, 4.0))
+    >>> linear(tape, x, [w0, w1], bias=b[:1])
+    Traceback (most recent call last):
+    ...
+    ValueError: linear: 1 biases for 2 rows
     """
     x = x if type(x) is Run else tuple(x)
     xv = T.op_values(tape, "linear", x)
@@ -193,10 +207,30 @@ def linear(
         if wvs and set(map(len, wvs)) != {n}:
             bad = next(len(wv) for wv in wvs if len(wv) != n)
             raise ValueError(f"linear: row of {bad} weights for an input of {n}")
-    # Row k reads its weights (local gradients: x's values) and x (local gradients: its weights).
-    # Every row is as long as x (checked above), so the block is well formed: push it unchecked.
-    block = Block(tuple(rows), xv, x, tuple(wvs))
-    return T.push_many(tape, T.block_nodes("dot", dot_values(xv, wvs), block))
+    if bias is None:
+        # Row k reads its weights (local gradients: x's values) and x (local gradients: its
+        # weights). Every row is as long as x (checked above), so the block is well formed: push
+        # it unchecked.
+        block = Block(tuple(rows), xv, x, tuple(wvs))
+        return T.push_many(tape, T.block_nodes("dot", dot_values(xv, wvs), block))
+    return _linear_with_bias(tape, x, xv, rows, wvs, bias)
+
+
+def _linear_with_bias(
+    tape: Tape, x: tuple[int, ...], xv: tuple[float, ...], rows: Sequence[tuple[int, ...]],
+    wvs: Sequence[tuple[float, ...]], bias: Sequence[int],
+) -> tuple[Tape, tuple[int, ...]]:
+    """``linear``'s nodes ``w_k . x + b_k``, with rows and values already read and checked."""
+    bias = tuple(bias)
+    if len(bias) != len(rows):
+        raise ValueError(f"linear: {len(bias)} biases for {len(rows)} rows")
+    bv = T.op_values(tape, "linear", bias)
+    # Row k reads b_k, then its weights (local gradients 1.0 and x's values), then x (local
+    # gradients: its weights). b_k comes first: backward then hands over to b_k, w_k and x in
+    # the order that T.add then T.dot's nodes would, so sums over repeated ids round alike.
+    block = Block(tuple([(b,) + row for b, row in zip(bias, rows)]), (1.0,) + xv, x, tuple(wvs))
+    values = tuple([d + b for d, b in zip(dot_values(xv, wvs), bv)])  # as T.add adds
+    return T.push_many(tape, T.block_nodes("dot_add", values, block))
 
 
 def scaled_dots(

@@ -234,7 +234,7 @@ class Ops(NamedTuple):
 TAPE_OPS = Ops(L.add, L.rmsnorm, L.linear, L.relu, L.attention)
 
 
-def _block(
+def _transformer_block(
     ops: Ops, state: S, x: tuple, layer: LayerParams, cache: tuple, config: Config
 ) -> tuple[S, tuple[tuple, tuple]]:
     """One transformer block at one position: attention then MLP, each with a residual."""
@@ -282,7 +282,7 @@ def forward(
     state, x = ops.rmsnorm(state, x)
     new_cache = []  # local transient, frozen into a tuple below
     for layer, layer_cache in zip(params.layers, cache):
-        state, (x, layer_cache) = _block(ops, state, x, layer, layer_cache, config)
+        state, (x, layer_cache) = _transformer_block(ops, state, x, layer, layer_cache, config)
         new_cache.append(layer_cache)
     state, logits = ops.linear(state, x, params.lm_head)
     return state, (logits, tuple(new_cache))

@@ -1,4 +1,4 @@
-"""Adam as a pure function of parameters, gradients and its state.
+"""Adam and plain SGD as pure functions of parameters, gradients (and Adam's state).
 
 >>> hyper = Adam()
 >>> state = adam_init(2)
@@ -7,14 +7,17 @@
 (0.900000002, 2.099999998)
 >>> state.step
 1
+>>> sgd_step((1.0, 2.0), (0.5, -0.5), lr=0.1)   # plain SGD has no state
+(0.95, 2.05)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
-__all__ = ["Adam", "AdamState", "adam_init", "adam_step", "linear_decay"]
+__all__ = ["Adam", "AdamState", "adam_init", "adam_step", "sgd_step", "linear_decay"]
 
 
 class Adam(NamedTuple):
@@ -88,3 +91,27 @@ def adam_step(
         p - lr * (m / bias1) / ((v / bias2) ** 0.5 + eps) for p, m, v in zip(params, new_m, new_v)
     ])
     return new_p, AdamState(new_m, new_v, t)
+
+
+def sgd_step(params: Sequence[float], grads: Sequence[float], lr: float) -> tuple[float, ...]:
+    """Return the new params after one plain gradient-descent step: ``p - lr * g`` for each.
+
+    No momentum and no state: ``p - lr * g`` is the float operation
+    micrograd's loop does (``p.data -= lr * p.grad``), so results match it.
+    ``lr`` may be any finite number (a schedule's value, say); the
+    sequences given are not changed.
+
+    >>> sgd_step([0.5, -1.0], [2.0, 0.25], lr=0.1)
+    (0.3, -1.025)
+    >>> sgd_step([0.5, -1.0], [2.0], lr=0.1)
+    Traceback (most recent call last):
+    ...
+    ValueError: sgd_step: 2 params but 1 grads
+    """
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+        raise TypeError(f"sgd_step: lr must be a number, got {type(lr).__name__}")
+    if not math.isfinite(lr):
+        raise ValueError(f"sgd_step: lr must be finite, got {lr!r}")
+    if len(params) != len(grads):
+        raise ValueError(f"sgd_step: {len(params)} params but {len(grads)} grads")
+    return tuple([p - lr * g for p, g in zip(params, grads)])

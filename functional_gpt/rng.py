@@ -35,6 +35,7 @@ __all__ = [
     "RNG",
     "seed",
     "random",
+    "uniform",
     "getrandbits",
     "randbelow",
     "shuffle",
@@ -175,6 +176,22 @@ def _check(state: object, fn: str) -> RNG:
     return state
 
 
+def _check_bound(x: object, fn: str, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"{fn}: {name} must be a number (int or float), got {type(x).__name__}")
+    if not _fits_a_float(x):
+        raise ValueError(f"{fn}: {name} must be finite, got {x!r}")
+    return x
+
+
+def _fits_a_float(x: float) -> bool:
+    """True when ``x`` (an int or a float) is a finite float once converted."""
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int beyond the largest float
+        return False
+
+
 def _check_int(x: object, fn: str, name: str) -> int:
     if not isinstance(x, int):
         raise TypeError(f"{fn}: {name} must be an int, got {type(x).__name__}")
@@ -217,6 +234,34 @@ def random(state: RNG) -> tuple[RNG, float]:
     s = _check(state, "random")
     mt, i, x = _unit(s.mt, s.pos)
     return RNG(mt, i, s.gauss_next), x
+
+
+def uniform(state: RNG, a: float, b: float) -> tuple[RNG, float]:
+    """Return ``(state, x)`` with ``x`` uniform between ``a`` and ``b``, as ``Random.uniform``.
+
+    ``x`` is ``a + (b - a) * u`` for the next ``random`` draw ``u``: the same
+    float operations as CPython, so the draws are bit for bit its draws (and
+    ``a > b`` is allowed, as there). ``b`` itself may come out, by rounding.
+    The bounds must be finite numbers, and so must their distance ``b - a``.
+
+    >>> from random import Random
+    >>> rng, x = uniform(seed(42), -1.0, 1.0)
+    >>> x == Random(42).uniform(-1.0, 1.0)
+    True
+    >>> x == -1.0 + 2.0 * random(seed(42))[1]
+    True
+    >>> uniform(seed(42), 0.0, float("inf"))
+    Traceback (most recent call last):
+    ...
+    ValueError: uniform: b must be finite, got inf
+    """
+    s = _check(state, "uniform")
+    lo, hi = _check_bound(a, "uniform", "a"), _check_bound(b, "uniform", "b")
+    width = hi - lo
+    if not _fits_a_float(width):
+        raise ValueError(f"uniform: b - a overflows ({b!r} - {a!r})")
+    mt, i, u = _unit(s.mt, s.pos)
+    return RNG(mt, i, s.gauss_next), lo + width * u
 
 
 def getrandbits(state: RNG, k: int) -> tuple[RNG, int]:

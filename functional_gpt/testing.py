@@ -103,7 +103,7 @@ def check_tape_function(f: TapeFunction, xs: Sequence[float], **tolerance: float
     tape that does not start with that tape's nodes (a tape function only
     appends), or computes another value or gradient when its inputs sit after
     another node (it must read its inputs through the ids it is given).
-    ``tolerance`` goes to ``check_grads`` (``eps``, ``rtol``, ``atol``).
+    ``tolerance`` goes to ``check_grads`` (``eps``, ``rtol``, ``atol``, ``kinks``).
 
     >>> import functional_gpt.tape as T
     >>> def forgetful(tape, ids):               # builds on a fresh tape: not a tape function
@@ -113,7 +113,7 @@ def check_tape_function(f: TapeFunction, xs: Sequence[float], **tolerance: float
     ...
     AssertionError: the tape returned does not start with the 1 nodes passed in
     >>> def first_node(tape, ids):              # reads node 0, whatever its inputs are
-    ...     return T.scale(tape, 0, 2.0)
+    ...     return T.scale(tape, T.Id(0), 2.0)
     >>> check_tape_function(first_node, [3.0])
     Traceback (most recent call last):
     ...
@@ -144,7 +144,7 @@ def assert_grads_ok(f: TapeFunction, xs: Sequence[float], **tolerance: float) ->
     Traceback (most recent call last):
     ...
     AssertionError: gradients differ from central differences at (1.0,):
-    GradCheck(ok=False, max_abs_error=1, max_rel_error=0.333)
+    GradCheck(ok=False): 1 of 1 inputs differ from central differences; max error 1, rel 0.333
       input  analytic  numeric  abs error
           0         3        2          1  <- differs
     """

@@ -29,7 +29,7 @@ from .tape import Tape
 __all__ = [
     "TrainState",
     "StepEvent",
-    "Run",
+    "PreparedRun",
     "init_state",
     "prepare",
     "param_values",
@@ -76,8 +76,11 @@ def init_state(rng: R.RNG, config: Config) -> tuple[R.RNG, TrainState]:
     return rng, TrainState(config, tape, adam_init(len(tape)))
 
 
-class Run(NamedTuple):
-    """A run set up and ready to train: documents, vocabulary, state and their token ids."""
+class PreparedRun(NamedTuple):
+    """A run set up and ready to train: documents, vocabulary, state and their token ids.
+
+    (Not ``tape.Run``, which is a tuple of consecutive node ids.)
+    """
 
     docs: tuple[str, ...]
     tokenizer: tk.Tokenizer
@@ -89,8 +92,8 @@ class Run(NamedTuple):
 def prepare(
     docs: Sequence[str], seed: int, n_layer: int = 1, n_embd: int = 16, n_head: int = 4,
     block_size: int = 16,
-) -> Run:
-    """Return a ``Run``: ``docs`` shuffled by ``seed``, vocabulary, fresh model, tokens.
+) -> PreparedRun:
+    """Return a ``PreparedRun``: ``docs`` shuffled by ``seed``, vocabulary, fresh model, tokens.
 
     The order is microgpt.py's: seed, shuffle, build the vocabulary, draw the
     parameters; ``rng`` is the random state after that, which sampling uses.
@@ -103,7 +106,7 @@ def prepare(
     tok = tk.build(shuffled)
     config = Config(tok.vocab_size, n_layer, n_embd, n_head, block_size)
     rng, state = init_state(rng, config)
-    return Run(shuffled, tok, rng, state, tuple(tk.doc_tokens(tok, d) for d in shuffled))
+    return PreparedRun(shuffled, tok, rng, state, tuple(tk.doc_tokens(tok, d) for d in shuffled))
 
 
 def param_values(state: TrainState) -> tuple[float, ...]:

@@ -31,6 +31,7 @@ __all__ = [
     "Program",
     "apply_instr",
     "bad_ids",
+    "blocks",
     "finite",
     "instructions",
     "program_function",
@@ -95,7 +96,8 @@ def apply_instr(tape: T.Tape, ins: Instr) -> tuple[T.Tape, int]:
     >>> T.data(tape, y)
     2.0
     """
-    op, args, p = ins
+    op, plain_args, p = ins
+    args = T.as_ids(plain_args)  # the primitives take node ids as T.Id
     if op == "var":
         return T.var(tape, p)
     if op == "const":
@@ -273,3 +275,39 @@ def bad_ids(n_nodes: int) -> st.SearchStrategy[object]:
         st.text(max_size=3),
         st.none(),
     )
+
+
+@st.composite
+def blocks(draw: st.DrawFn) -> tuple[T.Tape, T.Block, tuple[float, ...]]:
+    """Leaves, then a random Block over them with finite gradients, and its member values.
+
+    Half of them read ids at random (repeats, and ids both common and a member's own); the
+    other half are shaped like a layer: own ids (rows, or Runs as layout's weights) apart from
+    distinct common ids, the case backward may hand over by columns.
+    """
+    values = finite(-4.0, 4.0)
+    n_leaves = draw(st.integers(2, 12))
+    tape = T.leaves(draw(st.lists(values, min_size=n_leaves, max_size=n_leaves)))
+    layer_like = draw(st.booleans())
+    split = draw(st.integers(1, n_leaves - 1)) if layer_like else n_leaves
+    own_ids = st.integers(0, split - 1)
+    m, n_own = draw(st.integers(0, 5)), draw(st.integers(0, 4))
+
+    def row() -> tuple[int, ...]:
+        if n_own <= split and draw(st.booleans()):
+            start = draw(st.integers(0, split - n_own))
+            return T.Run(start, start + n_own)
+        return tuple(draw(st.lists(own_ids, min_size=n_own, max_size=n_own)))
+
+    member_ids = tuple(row() for _ in range(m))
+    common_grads = tuple(draw(st.lists(values, min_size=n_own, max_size=n_own)))
+    if layer_like:
+        common = st.lists(st.integers(split, n_leaves - 1), unique=True, max_size=4)
+    else:
+        common = st.lists(st.integers(0, n_leaves - 1), max_size=4)
+    common_ids = tuple(draw(common))
+    n_common = len(common_ids)
+    member_grads = tuple(tuple(draw(st.lists(values, min_size=n_common, max_size=n_common)))
+                         for _ in range(m))
+    member_values = tuple(draw(st.lists(values, min_size=m, max_size=m)))
+    return tape, T.Block(member_ids, common_grads, common_ids, member_grads), member_values

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from hypothesis import given
@@ -22,7 +23,7 @@ from strategies import Program, finite, program_function, programs, run_on_tape
 
 import functional_gpt.layers as L
 import functional_gpt.tape as T
-from functional_gpt import graph, testing
+from functional_gpt import graph, testing, trees
 from functional_gpt.testing import assert_grads_ok, inputs
 
 DOT = shutil.which("dot")
@@ -265,7 +266,7 @@ def test_the_helper_fails_a_result_that_is_not_on_the_tape() -> None:
 @given(inputs(2, -3.0, 3.0))
 def test_the_helper_fails_a_function_that_reads_fixed_ids(xs) -> None:
     def first_two(tape, ids):  # reads nodes 0 and 1, not ids
-        return T.mul(tape, 0, 1)
+        return T.mul(tape, T.Id(0), T.Id(1))
 
     with pytest.raises(AssertionError, match="with another node before the inputs"):
         assert_grads_ok(first_two, xs)
@@ -466,3 +467,132 @@ def test_html_table_escapes_and_is_the_notebook_repr() -> None:
     assert tape._repr_html_() == page
     with pytest.raises(ValueError, match="max_rows"):
         T.html_table(tape, max_rows=1)
+
+
+# ----------------------------------------------------------- kinks and verdicts
+
+
+def relu_neuron(tape, ids):
+    """relu(w * x + b): the kink is where w * x + b = 0."""
+    w, x, b = ids
+    tape, wx = T.mul(tape, w, x)
+    tape, z = T.add(tape, wx, b)
+    return T.relu(tape, z)
+
+
+@given(inputs(2, -3.0, 3.0))
+def test_an_input_on_a_relus_kink_is_marked_not_failed(wx) -> None:
+    """With b = -w*x the relu sits on its kink: the inputs that move it (w unless x is 0, x
+    unless w is 0, and b) are marked at_kink, and the check stays ok."""
+    w, x = wx
+    check = T.check_grads(relu_neuron, [w, x, -(w * x)])
+    expected = (x != 0.0, w != 0.0, True)
+    assert check.at_kink == expected and check.ok
+    assert f"{sum(expected)} not checked: at a kink" in repr(check).splitlines()[0]
+    assert repr(check).count("<- at a kink, not checked") == sum(expected)
+
+
+@given(inputs(3, -3.0, 3.0))
+def test_away_from_kinks_nothing_is_marked(xs) -> None:
+    w, x, b = xs
+    z = w * x + b
+    h = T.GRAD_EPS * max(1.0, *map(abs, xs)) * (abs(w) + abs(x) + 1.0) * 4
+    if abs(z) > h:  # no perturbation of one input by its step crosses 0
+        check = T.check_grads(relu_neuron, xs)
+        assert check.at_kink == (False, False, False) and check.ok
+
+
+def test_at_a_kink_the_sides_differ_and_kinks_off_says_so() -> None:
+    """relu(x) at x = 0: the difference is 0.5, the tape's slope 0; kinks=() reports it."""
+    f = lambda tape, ids: T.relu(tape, ids[0])  # noqa: E731
+    assert T.check_grads(f, [0.0]).ok
+    strict = T.check_grads(f, [0.0], kinks=())
+    assert not strict.ok and strict.bad == (True,) and strict.at_kink == (False,)
+    assert repr(strict).startswith("GradCheck(ok=False): 1 of 1 inputs differ")
+
+
+def test_a_wrong_gradient_beside_a_kink_still_fails() -> None:
+    def f(tape, ids):
+        x, y = ids
+        tape, r = T.relu(tape, x)  # x = 0: on the kink
+        v = T.data(tape, y)
+        tape, sq = T.push(tape, "square", v * v, (y,), (3 * v,))  # wrong: should be 2v
+        return T.add(tape, r, sq)
+
+    check = T.check_grads(f, [0.0, 2.0])
+    assert check.at_kink == (True, False) and check.bad == (False, True) and not check.ok
+
+
+def test_a_zero_gradient_has_no_relative_error() -> None:
+    """d/dy of x + 0*y is 0 and its difference is rounding: max_rel_error must not read 1."""
+    def f(tape, ids):
+        x, y = ids
+        tape, zero_y = T.scale(tape, y, 0.0)
+        return T.add(tape, x, zero_y)
+
+    check = T.check_grads(f, [1e8, 3.0])
+    assert check.ok and check.max_rel_error < 1e-6
+    assert repr(check).startswith("GradCheck(ok=True): 2 of 2 inputs agree")
+
+
+def test_kinks_must_be_a_sequence_of_names() -> None:
+    with pytest.raises(TypeError, match="kinks must be a sequence of op names"):
+        T.check_grads(relu_neuron, [1.0, 1.0, 1.0], kinks="relu")
+
+
+# ---------------------------------------------------- value_and_grad over trees
+
+
+
+class Layer(NamedTuple):
+    w: tuple
+    b: float
+
+
+@given(st.lists(finite(-2.0, 2.0), min_size=5, max_size=5))
+def test_value_and_grad_over_a_tree_is_the_flat_one_in_its_shape(xs) -> None:
+    """A tree of parameters gives the value and gradients of the same function written over the
+    flat list, rebuilt in the tree's shape; the tree passed in is not changed."""
+    params = {"layer": Layer(w=(xs[0], xs[1]), b=xs[2]), "extra": [xs[3], xs[4]]}
+    before = repr(params)
+
+    def on_tree(tape, p):
+        tape, d = T.dot(tape, p["layer"].w, p["extra"])
+        return T.add(tape, d, p["layer"].b)
+
+    def on_flat(tape, ids):  # flatten's order: "extra" before "layer", then w, b
+        e0, e1, w0, w1, b = ids
+        tape, d = T.dot(tape, (w0, w1), (e0, e1))
+        return T.add(tape, d, b)
+
+    value, grads = T.value_and_grad(on_tree)(params)
+    flat_leaves, treedef = trees.flatten(params)
+    flat_value, flat_grads = T.value_and_grad(on_flat)(list(flat_leaves))
+    assert value == flat_value
+    assert grads == trees.unflatten(treedef, flat_grads)
+    assert type(grads["layer"]) is Layer and isinstance(grads["extra"], list)
+    assert repr(params) == before
+
+
+def test_has_aux_returns_what_f_returns_beside_its_output() -> None:
+    def f(tape, ids):
+        tape, scores = T.map_tape(tape, ids, lambda t, i: T.scale(t, i, 2.0))
+        tape, total = T.sum(tape, scores)
+        return tape, (total, T.values(tape, scores))
+
+    (value, aux), grads = T.value_and_grad(f, has_aux=True)([1.0, -3.0])
+    assert (value, aux, grads) == (-4.0, (2.0, -6.0), (2.0, 2.0))
+    assert T.gradient(f, has_aux=True)([1.0, -3.0]) == ((2.0, 2.0), (2.0, -6.0))
+
+
+def test_an_aux_without_has_aux_says_to_pass_it() -> None:
+    def f(tape, ids):
+        return tape, (ids[0], "aux")
+
+    with pytest.raises(TypeError, match="to return auxiliary values too, pass has_aux=True"):
+        T.value_and_grad(f)([1.0])
+
+
+def test_has_aux_without_an_aux_says_what_to_return() -> None:
+    with pytest.raises(TypeError, match=r"must return \(tape, \(out_id, aux\)\)"):
+        T.value_and_grad(lambda tape, ids: T.exp(tape, ids[0]), has_aux=True)([1.0])

@@ -28,8 +28,15 @@ weight = st.one_of(
     st.floats(min_value=-1.0, max_value=1e3, allow_nan=False, allow_infinity=False),
 )
 
+# bounds of uniform: floats of any finite size whose distance is finite, and ints
+bound = st.one_of(
+    st.floats(min_value=-1e300, max_value=1e300, allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(2**70), max_value=2**70),
+)
+
 ops = st.one_of(
     st.tuples(st.just("random")),
+    st.tuples(st.just("uniform"), bound, bound),
     st.tuples(st.just("bits"), st.integers(min_value=0, max_value=200)),
     st.tuples(st.just("below"), st.integers(min_value=1, max_value=2**80)),
     st.tuples(st.just("gauss"), finite, st.floats(min_value=0.0, max_value=100.0)),
@@ -47,6 +54,8 @@ def run_ours(state: R.RNG, op: tuple[Any, ...]) -> tuple[R.RNG, Any]:
     try:
         if name == "random":
             return R.random(state)
+        if name == "uniform":
+            return R.uniform(state, args[0], args[1])
         if name == "bits":
             return R.getrandbits(state, args[0])
         if name == "below":
@@ -74,6 +83,8 @@ def run_oracle(oracle: std_random.Random, op: tuple[Any, ...]) -> Any:
     try:
         if name == "random":
             return oracle.random()
+        if name == "uniform":
+            return oracle.uniform(args[0], args[1])
         if name == "bits":
             return oracle.getrandbits(args[0])
         if name == "below":
@@ -192,6 +203,36 @@ def test_a_state_used_twice_gives_the_same_draw(
     assert R.to_cpython(state) == snapshot
 
 
+@given(seeds, st.lists(st.tuples(bound, bound), min_size=1, max_size=30))
+def test_uniform_is_bit_for_bit_random_uniform(n: int, pairs: list[tuple[float, float]]) -> None:
+    state, oracle = R.seed(n), std_random.Random(n)
+    for a, b in pairs:
+        state, x = R.uniform(state, a, b)
+        expected = oracle.uniform(a, b)
+        assert x == expected and type(x) is type(expected), (a, b)
+        assert min(a, b) <= x <= max(a, b)
+    assert R.to_cpython(state) == oracle.getstate()
+
+
+def test_uniform_across_the_624_word_boundary() -> None:
+    # 700 draws use 1400 words: the state is regenerated twice on the way
+    state, oracle = R.seed(3), std_random.Random(3)
+    xs = []
+    for _ in range(700):
+        state, x = R.uniform(state, -1.0, 1.0)
+        xs.append(x)
+    assert xs == [oracle.uniform(-1.0, 1.0) for _ in range(700)]
+
+
+def test_uniform_keeps_a_cached_gaussian() -> None:
+    state, oracle = R.seed(11), std_random.Random(11)
+    state, _ = R.gauss(state)  # leaves the pair's second value cached
+    oracle.gauss(0.0, 1.0)
+    state, x = R.uniform(state, 2.0, 5.0)
+    assert x == oracle.uniform(2.0, 5.0)
+    assert R.gauss(state)[1] == oracle.gauss(0.0, 1.0)  # the cached value, not new words
+
+
 def test_getrandbits_zero_returns_the_same_state() -> None:
     state = R.seed(1)
     assert R.getrandbits(state, 0) == (state, 0)
@@ -218,6 +259,14 @@ def test_gauss_moments_are_plausible() -> None:
         (lambda: R.seed(1.5), TypeError, "seed: n must be an int"),
         (lambda: R.seed("42"), TypeError, "seed: n must be an int"),
         (lambda: R.random((1, 2, 3)), TypeError, "expected an RNG state"),
+        (lambda: R.uniform((1, 2, 3), 0.0, 1.0), TypeError, "uniform: expected an RNG state"),
+        (lambda: R.uniform(R.seed(0), "0", 1.0), TypeError, "uniform: a must be a number"),
+        (lambda: R.uniform(R.seed(0), 0.0, None), TypeError, "uniform: b must be a number"),
+        (lambda: R.uniform(R.seed(0), True, 1.0), TypeError, "uniform: a must be a number"),
+        (lambda: R.uniform(R.seed(0), math.nan, 1.0), ValueError, "uniform: a must be finite"),
+        (lambda: R.uniform(R.seed(0), 0.0, -math.inf), ValueError, "uniform: b must be finite"),
+        (lambda: R.uniform(R.seed(0), 0, 10**400), ValueError, "uniform: b must be finite"),
+        (lambda: R.uniform(R.seed(0), -1e308, 1e308), ValueError, "uniform: b - a overflows"),
         (lambda: R.getrandbits(R.seed(0), -1), ValueError, "k must be >= 0"),
         (lambda: R.getrandbits(R.seed(0), 2.0), TypeError, "k must be an int"),
         (lambda: R.randbelow(R.seed(0), 0), ValueError, "n must be >= 1"),

@@ -21,21 +21,30 @@ import functional_gpt.tape as T
 Call = Callable[[T.Tape, object], object]
 
 # Each entry: (op name in messages, a call that puts the id under test in one argument slot).
+ZERO = T.Id(0)  # node 0, in the slots not under test
 ID_SLOTS: list[tuple[str, Call]] = [
-    ("add", lambda t, i: T.add(t, i, 0)),
-    ("add", lambda t, i: T.add(t, 0, i)),
-    ("sub", lambda t, i: T.sub(t, i, 0)),
-    ("sub", lambda t, i: T.sub(t, 0, i)),
-    ("mul", lambda t, i: T.mul(t, i, 0)),
-    ("mul", lambda t, i: T.mul(t, 0, i)),
-    ("div", lambda t, i: T.div(t, i, 0)),
-    ("div", lambda t, i: T.div(t, 0, i)),
+    ("add", lambda t, i: T.add(t, i, ZERO)),
+    ("add", lambda t, i: T.add(t, ZERO, i)),
+    ("sub", lambda t, i: T.sub(t, i, ZERO)),
+    ("sub", lambda t, i: T.sub(t, ZERO, i)),
+    ("mul", lambda t, i: T.mul(t, i, ZERO)),
+    ("mul", lambda t, i: T.mul(t, ZERO, i)),
+    ("div", lambda t, i: T.div(t, i, ZERO)),
+    ("div", lambda t, i: T.div(t, ZERO, i)),
     ("neg", lambda t, i: T.neg(t, i)),
     ("scale", lambda t, i: T.scale(t, i, 2.0)),
+    ("add_constant", lambda t, i: T.add_constant(t, i, 2.0)),
     ("pow", lambda t, i: T.pow(t, i, 2.0)),
     ("log", lambda t, i: T.log(t, i)),
     ("exp", lambda t, i: T.exp(t, i)),
     ("relu", lambda t, i: T.relu(t, i)),
+    ("tanh", lambda t, i: T.tanh(t, i)),
+    ("sigmoid", lambda t, i: T.sigmoid(t, i)),
+    ("sqrt", lambda t, i: T.sqrt(t, i)),
+    ("abs", lambda t, i: T.abs(t, i)),
+]
+PRIMITIVE_SLOTS = list(ID_SLOTS)  # where a node belongs: these take an Id, never a plain int
+ID_SLOTS += [
     ("sum", lambda t, i: T.sum(t, [i])),
     ("sum", lambda t, i: T.sum(t, [0, i, 0])),
     ("dot", lambda t, i: T.dot(t, [0, i], [0, 0])),
@@ -66,9 +75,23 @@ def test_an_id_not_on_the_tape_raises_index_error(
     """Any op given an id that is not on the tape raises IndexError naming the op and the id."""
     op, call = slot
     tape = run_on_tape(program)
-    bad = data.draw(bad_ids(len(tape)), label="bad id")
+    bad = data.draw(bad_ids(len(tape)).filter(lambda b: not isinstance(b, float)), label="bad id")
+    bad = T.Id(bad) if isinstance(bad, int) else bad
     message = refused(tape, lambda: call(tape, bad), IndexError)
     assert message.startswith(f"{op}:") and repr(bad) in message
+
+
+@given(st.sampled_from([slot for slot in ID_SLOTS if slot[0] != "grad"]), programs(),
+       st.floats(allow_nan=False))
+def test_a_number_where_an_id_belongs_says_how_to_write_a_constant(
+    slot: tuple[str, Call], program: Program, x: float
+) -> None:
+    """A float given as a node id raises TypeError naming the op and the number, and T.constant."""
+    op, call = slot
+    tape = run_on_tape(program)
+    message = refused(tape, lambda: call(tape, x), TypeError)
+    assert message.startswith(f"{op}: {x!r} is a number, not a node id")
+    assert f"T.constant(tape, {x!r})" in message
 
 
 @given(finite(-1e6, 0.0))
@@ -175,5 +198,105 @@ def test_a_failed_op_leaves_its_tape_usable(x: float) -> None:
     tape, j = T.mul(tape, i, i)
     negated, k = T.neg(tape, j)
     refused(negated, lambda: T.log(negated, k), ValueError)
-    refused(tape, lambda: T.add(tape, i, len(tape)), IndexError)
+    refused(tape, lambda: T.add(tape, i, T.Id(len(tape))), IndexError)
     assert T.grad(T.backward(tape, j), i) == 2 * x
+
+
+# ----------------------------------------------- what a custom op can get wrong
+
+
+def test_push_refuses_fewer_local_gradients_than_inputs() -> None:
+    tape, (x, y) = T.map_tape(T.new(), [3.0, 4.0], T.var)
+    message = refused(tape, lambda: T.push(tape, "mine", 7.0, (x, y), (1.0,)), ValueError)
+    assert message == "mine: 2 inputs but 1 local gradients; give one local gradient per input"
+    message = refused(tape, lambda: T.push(tape, "mine", 7.0, (x,), (1.0, 1.0)), ValueError)
+    assert message.startswith("mine: 1 inputs but 2 local gradients")
+
+
+@given(st.integers(2, 50))
+def test_push_refuses_an_input_not_on_the_tape_and_its_own_id(n: int) -> None:
+    """An input id at or past len(tape), the new node's own id included, is refused at push."""
+    tape = T.leaves([1.0] * n)
+    for bad in (n, n + 7, -1):
+        message = refused(tape, lambda b=bad: T.push(tape, "mine", 1.0, (0, b), (1.0, 1.0)),
+                          IndexError)
+        assert message == f"mine: node id {bad} is not on this tape of {n} nodes"
+
+
+@given(st.sampled_from([math.nan, math.inf, -math.inf]))
+def test_push_refuses_a_local_gradient_that_is_not_finite(bad: float) -> None:
+    tape, x = T.var(T.new(), 1.0)
+    message = refused(tape, lambda: T.push(tape, "mine", 1.0, (x,), (bad,)), T.NonFiniteError)
+    assert message == f"mine: local gradient: value {bad!r} is not finite"
+
+
+def test_push_refuses_a_local_gradient_that_is_not_a_number() -> None:
+    tape, x = T.var(T.new(), 1.0)
+    message = refused(tape, lambda: T.push(tape, "mine", 1.0, (x,), ("1",)), TypeError)
+    assert message == "mine: local gradient: expected a number, got '1'"
+
+
+def test_numpy_scalars_are_numbers_and_ids() -> None:
+    np = pytest.importorskip("numpy")
+    tape, x = T.var(T.new(), np.float64(2.0))
+    tape, y = T.scale(tape, x, np.int64(-1))
+    assert T.data(tape, np.int64(1)) == -2.0  # reads take numpy's ints as ids
+    message = refused(tape, lambda: T.neg(tape, np.int64(0)), TypeError)  # a node takes an Id
+    assert message.startswith(f"neg: {np.int64(0)!r} is a plain int, not a node id")
+    tape, z = T.push(tape, "mine", np.float32(3.0), (np.int64(x), y), (np.float64(1.0), 2))
+    assert T.data(tape, y) == -2.0 and type(T.data(tape, y)) is float
+    assert T.node(tape, z) == T.Node(3.0, (0, 1), (1.0, 2.0), "mine")
+    assert all(type(i) is int for i in T.node(tape, z).inputs)
+    assert T.backward(tape, z)[x] == 1.0 + 2.0 * -1.0
+
+
+def test_a_list_where_one_id_belongs_says_how_to_map() -> None:
+    tape, xs = T.map_tape(T.new(), [1.0, -1.0], T.var)
+    message = refused(tape, lambda: T.relu(tape, list(xs)), TypeError)
+    assert message == ("relu: expected one node id, got list [0, 1]; for one node per id, map "
+                       "over them: T.map_tape(tape, ids, T.relu)")
+
+
+@pytest.mark.parametrize("bad, error", [(0.0, ValueError), (-1.0, ValueError)])
+def test_sqrt_outside_its_domain(bad: float, error: type[Exception]) -> None:
+    tape, x = T.var(T.new(), bad)
+    message = refused(tape, lambda: T.sqrt(tape, x), error)
+    assert message.startswith(f"sqrt: needs a positive number, got {bad!r}")
+
+
+@given(st.sampled_from(PRIMITIVE_SLOTS), programs(), st.integers(-5, 50))
+def test_a_plain_int_where_a_node_belongs_is_refused(
+    slot: tuple[str, Call], program: Program, k: int
+) -> None:
+    """T.mul(tape, x, 2) must not multiply by node 2: a plain int is refused, whatever its value,
+    with the message naming both readings (the number k.0, the node T.Id(k))."""
+    op, call = slot
+    tape = run_on_tape(program)
+    message = refused(tape, lambda: call(tape, k), TypeError)
+    assert message.startswith(f"{op}: {k} is a plain int, not a node id")
+    assert f"write {float(k)!r}" in message and f"write T.Id({k})" in message
+
+
+@given(programs())
+def test_reads_take_plain_ints_and_ids_alike(program: Program) -> None:
+    tape = run_on_tape(program)
+    for i in range(len(tape)):
+        assert T.data(tape, i) == T.data(tape, T.Id(i))
+        assert T.node(tape, i) == T.node(tape, T.Id(i))
+    grads = T.backward(tape, len(tape) - 1)
+    assert grads == T.backward(tape, T.Id(len(tape) - 1))
+    assert [T.grad(grads, i) for i in range(len(tape))] == list(grads)
+
+
+def test_ids_mark_a_layers_plain_ints() -> None:
+    tape, xs = T.map_tape(T.new(), [1.0, -2.0], T.var)
+    tape, run = T.push_many(tape, [(2.0, (0,), (2.0,), "double")])
+    assert type(run[0]) is int and all(type(i) is T.Id for i in T.as_ids(run))
+    assert T.as_ids(run) == (2,) and all(type(x) is T.Id for x in xs)
+
+
+def test_weighted_sum_refuses_other_lengths_and_ids_for_weights() -> None:
+    tape, xs = T.map_tape(T.new(), [1.0, 2.0], T.var)
+    message = refused(tape, lambda: T.weighted_sum(tape, xs, [1.0]), ValueError)
+    assert message == "weighted_sum: lengths differ (2 ids and 1 weights)"
+    refused(tape, lambda: T.weighted_sum(tape, xs, [1.0, "2"]), TypeError)

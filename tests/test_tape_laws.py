@@ -26,7 +26,7 @@ def tape_and_nodes(draw: st.DrawFn, count: int = 2) -> tuple[T.Tape, tuple[int, 
     """A random program's tape and ``count`` random node ids on it."""
     tape = run_on_tape(draw(programs()))
     nodes = st.integers(0, len(tape) - 1)
-    return tape, tuple(draw(st.lists(nodes, min_size=count, max_size=count)))
+    return tape, T.as_ids(draw(st.lists(nodes, min_size=count, max_size=count)))
 
 
 # ------------------------------------------------------------ map_tape / zip_map_tape
@@ -183,17 +183,52 @@ def test_reset_refuses_a_bad_count(program: Program, k: object) -> None:
         T.reset(tape, k)
 
 
+def leading_leaves(tape: T.Tape) -> int:
+    """How many of the first nodes of ``tape`` are leaves (no inputs), counted naively."""
+    n = 0
+    while n < len(tape) and not T.node(tape, n).inputs:
+        n += 1
+    return n
+
+
 @given(programs(), st.data())
 def test_update_is_reset_with_new_values(program: Program, data: st.DataObject) -> None:
-    """update(tape, vs) has len(vs) leaves holding vs, shaped like reset; the tape is unchanged."""
+    """update(tape, vs) on a tape built with var: len(vs) leaves holding vs, shaped like reset,
+    as long as the first len(vs) nodes are leaves; the tape is unchanged."""
     tape = run_on_tape(program)
     before = snapshot(tape)
-    vs = data.draw(st.lists(floats, max_size=len(tape)))
+    vs = data.draw(st.lists(floats, max_size=leading_leaves(tape)))
     out = T.update(tape, vs)
     assert T.values(out, range(len(out))) == tuple(vs)
     assert len(out) == len(T.reset(tape, len(vs)))
     assert all(inputs == () for _, inputs, _, _ in out.nodes)
     assert snapshot(tape) == before
+
+
+@given(programs(), st.integers(1, 5))
+def test_update_refuses_to_make_a_computed_node_a_parameter(program: Program, extra: int) -> None:
+    """update with values for more nodes than the tape's leading leaves raises ValueError."""
+    tape = run_on_tape(program)
+    n = leading_leaves(tape) + extra
+    if n <= len(tape):
+        with pytest.raises(ValueError, match="update: node .* is not a leaf"):
+            T.update(tape, [1.0] * n)
+
+
+@given(st.lists(floats, min_size=1, max_size=8), st.data())
+def test_update_of_a_parameter_tape_takes_one_value_per_parameter(
+    params: list[float], data: st.DataObject
+) -> None:
+    """A tape made by leaves, reset or update knows its parameters: update takes exactly that many
+    values (after any nodes pushed on it) and refuses one too few or too many."""
+    tape = T.leaves(params)
+    tape, _ = T.map_tape(tape, T.as_ids(range(len(params))), T.relu)
+    good = data.draw(st.lists(floats, min_size=len(params), max_size=len(params)))
+    assert T.values(T.update(tape, good), range(len(params))) == tuple(good)
+    for wrong in (len(params) - 1, len(params) + 1):
+        with pytest.raises(ValueError, match=f"update: {wrong} values for a tape of "
+                                             f"{len(params)} parameters"):
+            T.update(tape, [1.0] * wrong)
 
 
 @given(programs(), st.integers(1, 5))

@@ -194,3 +194,74 @@ def test_leaves(x: float) -> None:
         assert T.data(tape, i) == x
         assert T.node(tape, i).inputs == () and T.node(tape, i).local_grads == ()
         assert T.backward(tape, i)[i] == 1.0
+
+
+wide = finite(-50.0, 50.0)
+
+
+@given(x=wide)
+def test_tanh(x: float) -> None:
+    """tanh(x) = math.tanh(x), with d/dx = 1 - tanh(x)**2."""
+    assert forward(unary(T.tanh), [x]) == math.tanh(x)
+    assert_gradients_match_differences(unary(T.tanh), [x])
+
+
+@given(x=wide)
+def test_sigmoid(x: float) -> None:
+    """sigmoid(x) = 1 / (1 + e**-x) (to rounding, against the exact expression), d/dx = s(1-s)."""
+    exact = 1.0 / (1.0 + math.exp(-x))
+    assert math.isclose(forward(unary(T.sigmoid), [x]), exact, rel_tol=1e-15, abs_tol=1e-300)
+    assert_gradients_match_differences(unary(T.sigmoid), [x])
+
+
+@given(x=finite(0.01, 100.0))
+def test_sqrt(x: float) -> None:
+    """sqrt(x) = math.sqrt(x) for x > 0, with d/dx = 1 / (2 sqrt x)."""
+    assert forward(unary(T.sqrt), [x]) == math.sqrt(x)
+    assert_gradients_match_differences(unary(T.sqrt), [x])
+
+
+@given(x=away_from_zero)
+def test_abs(x: float) -> None:
+    """abs(x) = |x|, with d/dx = sign(x) away from the kink; at 0 the value is 0.0, slope 0."""
+    assert forward(unary(T.abs), [x]) == abs(x)
+    assert_gradients_match_differences(unary(T.abs), [x])
+    for zero in (0.0, -0.0):
+        tape, z = T.abs(*T.var(T.new(), zero))
+        assert float.hex(T.data(tape, z)) == float.hex(0.0)
+        assert T.node(tape, z).local_grads == (0.0,)
+
+
+@given(x=small, c=small)
+def test_add_constant(x: float, c: float) -> None:
+    """add_constant(x, c) = x + c for a plain number c (no node for c), with d/dx = 1."""
+    f: TapeFn = lambda tape, ids: T.add_constant(tape, ids[0], c)  # noqa: E731
+    assert forward(f, [x]) == x + c
+    assert_gradients_match_differences(f, [x])
+
+
+@given(x=st.sampled_from([-1e6, -800.0, -355.0, 355.0, 800.0, 1e6]))
+def test_tanh_and_sigmoid_are_finite_where_a_chain_of_exp_overflows(x: float) -> None:
+    """Built from exp, tanh overflows past |x| > 355; the primitives stay finite.
+
+    tanh is exactly ±1 with slope 0 there; sigmoid is within its open range, and exactly 1 or 0
+    with slope 0 once e**-|x| underflows."""
+    tape, y = T.tanh(*T.var(T.new(), x))
+    assert T.data(tape, y) == math.copysign(1.0, x) and T.node(tape, y).local_grads == (0.0,)
+    tape, s = T.sigmoid(*T.var(T.new(), x))
+    value, (slope,) = T.data(tape, s), T.node(tape, s).local_grads
+    assert 0.0 <= value <= 1.0 and 0.0 <= slope <= 0.25
+    if abs(x) >= 800.0:
+        assert (value, slope) == (1.0 if x > 0 else 0.0, 0.0)
+
+
+@given(pairs=st.lists(st.tuples(small, small), max_size=8))
+def test_weighted_sum(pairs: list[tuple[float, float]]) -> None:
+    """weighted_sum(xs, ws) for plain weights is dot(xs, constants ws) without the constants:
+    the same value to the bit, and d/dx_i = w_i."""
+    xs, ws = [x for x, _ in pairs], [w for _, w in pairs]
+    f: TapeFn = lambda tape, ids: T.weighted_sum(tape, ids, ws)  # noqa: E731
+    tape, ids = T.map_tape(T.new(), xs, T.var)
+    tape, cs = T.map_tape(tape, ws, T.constant)
+    assert float.hex(forward(f, xs)) == float.hex(T.data(*T.dot(tape, ids, cs)))
+    assert_gradients_match_differences(f, xs)

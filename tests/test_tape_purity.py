@@ -93,7 +93,12 @@ class TapeForest(RuleBasedStateMachine):
     def update(self, data: st.DataObject) -> None:
         """update returns a new tape of leaves with new values; the old tape is kept as it was."""
         tape = self.pick(data)
-        vs = data.draw(st.lists(finite(-4.0, 4.0), max_size=len(tape)), label="values")
+        n = len(tape.base)  # a tape of parameters takes one value per parameter
+        if not n:  # a tape built with var takes values for its first leaves
+            while n < len(tape) and not T.node(tape, n).inputs:
+                n += 1
+            n = data.draw(st.integers(0, n), label="how many")
+        vs = data.draw(st.lists(finite(-4.0, 4.0), min_size=n, max_size=n), label="values")
         self.keep(T.update(tape, vs))
 
     @rule(data=st.data())

@@ -10,7 +10,7 @@ import pickle
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import finite
+from strategies import blocks, finite
 
 import functional_gpt.tape as T
 
@@ -73,46 +73,14 @@ def test_a_run_matrix_is_the_tuple_of_its_rows(start, rows, cols):
     assert type(again) is T.RunMatrix and again == m
 
 
-@st.composite
-def blocks(draw):
-    """Leaves, then a random Block over them with finite gradients, and its member values.
-
-    Half of them read ids at random (repeats, and ids both shared and a member's own); the
-    other half are shaped like a layer: own ids (rows, or Runs as layout's weights) apart from
-    distinct shared ids, the case backward may hand over by columns.
-    """
-    n_leaves = draw(st.integers(2, 12))
-    tape = T.leaves(draw(st.lists(values, min_size=n_leaves, max_size=n_leaves)))
-    layer_like = draw(st.booleans())
-    split = draw(st.integers(1, n_leaves - 1)) if layer_like else n_leaves
-    own_ids = st.integers(0, split - 1)
-    m, n_own = draw(st.integers(0, 5)), draw(st.integers(0, 4))
-
-    def row():
-        if n_own <= split and draw(st.booleans()):
-            start = draw(st.integers(0, split - n_own))
-            return T.Run(start, start + n_own)
-        return tuple(draw(st.lists(own_ids, min_size=n_own, max_size=n_own)))
-
-    rows = tuple(row() for _ in range(m))
-    row_grads = tuple(draw(st.lists(values, min_size=n_own, max_size=n_own)))
-    if layer_like:
-        shared = tuple(draw(st.lists(st.integers(split, n_leaves - 1), unique=True, max_size=4)))
-    else:
-        shared = tuple(draw(st.lists(st.integers(0, n_leaves - 1), max_size=4)))
-    shared_grads = tuple(tuple(draw(st.lists(values, min_size=len(shared), max_size=len(shared))))
-                         for _ in range(m))
-    member_values = tuple(draw(st.lists(values, min_size=m, max_size=m)))
-    return tape, T.Block(rows, row_grads, shared, shared_grads), member_values
-
-
 @given(blocks(), st.data())
 @settings(max_examples=150)
 def test_a_block_is_its_members_pushed_one_by_one(case, data):
     """A block's nodes, and every gradient through them, are those of the unfolded nodes."""
     tape, block, member_values = case
     flat_nodes = [
-        (v, block.rows[k] + block.shared, block.row_grads + block.shared_grads[k], "blk")
+        (v, block.member_ids[k] + block.common_ids,
+         block.common_grads + block.member_grads[k], "blk")
         for k, v in enumerate(member_values)
     ]
     t_block, ids_block = T.push_block(tape, "blk", member_values, block)

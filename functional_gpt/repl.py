@@ -1,0 +1,409 @@
+"""Tools for looking at tapes and checking tape functions, in a REPL or a notebook.
+
+None of this is needed to train; all of it is for people composing their own tape functions:
+``value_and_grad`` and ``gradient`` turn a tape function into a plain function of floats (as
+JAX's transformations do), ``check_grads`` compares its gradients with central differences, and
+``table`` / ``html_table`` show a tape as the Wengert list it is (a ``Tape`` shows itself as
+``html_table`` in Jupyter). ``graph`` draws tapes and ``testing`` property-tests tape functions.
+``functional_gpt.tape`` re-exports every name here.
+
+>>> import functional_gpt.tape as T
+>>> from functional_gpt import repl
+>>> def f(tape, ids):                       # f(x, y) = x * y + x
+...     x, y = ids
+...     tape, xy = T.mul(tape, x, y)
+...     return T.add(tape, xy, x)
+>>> repl.value_and_grad(f)([3.0, 4.0])
+(15.0, (5.0, 3.0))
+"""
+
+from __future__ import annotations
+
+import builtins
+import html
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+from toolz import compose, second
+
+from . import tape as T
+from . import trees
+from .tape_storage import Tape, finite_number
+
+__all__ = [
+    "value_and_grad",
+    "gradient",
+    "GradCheck",
+    "check_grads",
+    "GRAD_EPS",
+    "GRAD_RTOL",
+    "GRAD_ATOL",
+    "GRAD_CHECK_ROWS",
+    "KINK_OPS",
+    "table",
+    "html_table",
+    "HTML_ROWS",
+    "HTML_ITEMS",
+]
+
+
+def _is_flat(params: Any) -> bool:
+    """A plain list or tuple of numbers: the inputs ``value_and_grad`` has always taken."""
+    return type(params) in (list, tuple) and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in params)
+
+
+def _out_and_aux(result: Any, has_aux: bool) -> tuple[Any, Any]:
+    """What a tape function returned besides its tape: (the output id, its auxiliary values)."""
+    if has_aux:
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError("value_and_grad: with has_aux=True, f must return "
+                            f"(tape, (out_id, aux)), not (tape, {result!r})")
+        return result
+    if isinstance(result, (tuple, list)):
+        raise TypeError(f"value_and_grad: f returned (tape, {result!r}), not (tape, out_id); "
+                        "to return auxiliary values too, pass has_aux=True")
+    return result, None
+
+
+def value_and_grad(
+    f: Callable[[Tape, Any], tuple[Tape, Any]], has_aux: bool = False,
+) -> Callable[[Any], tuple[Any, Any]]:
+    """Return a function of plain floats giving ``(f's value, its gradient)``, as JAX's does.
+
+    ``f(tape, ids) -> (tape, out_id)`` is any tape function. Its inputs are
+    either a flat list of numbers (``ids`` is then a tuple of ids, and the
+    gradient a tuple of floats) or any tree of numbers (nested tuples, lists,
+    dicts, NamedTuples: see ``trees``), pushed by ``trees.to_tape``; ``ids``
+    and the gradient then have the tree's shape. With ``has_aux=True``, ``f``
+    returns ``(tape, (out_id, aux))`` and the result is
+    ``((value, aux), gradient)``: put plain values in ``aux`` (``T.values``),
+    since the tape is gone once ``f`` returns.
+
+    >>> def f(tape, ids):                       # f(x, y) = x * y + x
+    ...     x, y = ids
+    ...     tape, xy = T.mul(tape, x, y)
+    ...     return T.add(tape, xy, x)
+    >>> value_and_grad(f)([3.0, 4.0])
+    (15.0, (5.0, 3.0))
+    >>> def neuron(tape, p):                    # tanh(w . x + b), and its pre-activation
+    ...     tape, xs = T.map_tape(tape, [1.0, -2.0], T.constant)
+    ...     tape, z = T.dot(tape, p["w"], xs)
+    ...     tape, z = T.add(tape, z, p["b"])
+    ...     tape, y = T.tanh(tape, z)
+    ...     return tape, (y, T.data(tape, z))
+    >>> (value, z), grads = value_and_grad(neuron, has_aux=True)({"w": (0.5, 0.25), "b": 0.0})
+    >>> z, grads["b"] == 1 - value ** 2, grads["w"] == (grads["b"], -2 * grads["b"])
+    (0.0, True, True)
+    """
+
+    def value_and_gradient(params: Any) -> tuple[Any, Any]:
+        if _is_flat(params):
+            tape, ids = T.map_tape(T.new(), params, T.var)
+        else:
+            tape, ids = trees.to_tape(T.new(), params)
+        tape, result = f(tape, ids)
+        out, aux = _out_and_aux(result, has_aux)
+        grads = T.backward(tape, out)
+        if _is_flat(params):
+            gradient = tuple(T.grad(grads, i) for i in ids)
+        else:
+            gradient = trees.grads_of(grads, ids)
+        value = T.data(tape, out)
+        return ((value, aux), gradient) if has_aux else (value, gradient)
+
+    return value_and_gradient
+
+
+def gradient(
+    f: Callable[[Tape, Any], tuple[Tape, Any]], has_aux: bool = False,
+) -> Callable[[Any], Any]:
+    """Return a function of plain floats giving ``f``'s gradient (and, with ``has_aux``, its aux).
+
+    ``value_and_grad`` without the value (JAX's ``grad``): one float per
+    input, in the inputs' shape; ``(gradient, aux)`` with ``has_aux=True``.
+    ``T.grad(grads, i)`` is something else: it reads one entry of
+    ``backward``'s result.
+
+    >>> def f(tape, ids):                       # f(x, y) = x * y + x
+    ...     x, y = ids
+    ...     tape, xy = T.mul(tape, x, y)
+    ...     return T.add(tape, xy, x)
+    >>> gradient(f)([3.0, 4.0])
+    (5.0, 3.0)
+    """
+    if has_aux:
+        vg = value_and_grad(f, has_aux=True)
+
+        def gradient_and_aux(params: Any) -> tuple[Any, Any]:
+            (_, aux), g = vg(params)
+            return g, aux
+
+        return gradient_and_aux
+    return compose(second, value_and_grad(f))
+
+
+GRAD_EPS = 1e-6  # central-difference step, relative to max(1, |x|)
+GRAD_RTOL = 1e-5  # allowed error relative to the gradient's size
+GRAD_ATOL = 1e-6  # allowed absolute error, per unit of max(1, |f(x)|)
+
+
+GRAD_CHECK_ROWS = 10  # inputs a GradCheck's repr lists before it counts the rest
+
+
+KINK_OPS = ("relu", "abs")  # ops whose slope jumps where their input is 0
+
+
+class GradCheck(NamedTuple):
+    """What ``check_grads`` found: tape gradients against central differences, input by input.
+
+    ``ok`` is True when every input checked is within the tolerance that
+    ``check_grads`` documents; ``bad`` says which inputs are not, and
+    ``at_kink`` which were not checked because their central difference
+    crosses a kink. The repr says so in words, then shows a small table that
+    marks those inputs; past ``GRAD_CHECK_ROWS`` inputs it lists the marked
+    ones first and counts the rest. ``max_rel_error`` is taken over the inputs
+    whose gradient is larger than the absolute tolerance (a relative error of
+    a gradient that is 0 to within rounding says nothing).
+
+    >>> GradCheck((6.0, 1.0), (4.0, 1.0), 2.0, 1 / 3, False, (True, False))
+    GradCheck(ok=False): 1 of 2 inputs differ from central differences; max error 2, rel 0.333
+      input  analytic  numeric  abs error
+          0         6        4          2  <- differs
+          1         1        1          0
+    >>> ones = (1.0,) * 11
+    >>> many = GradCheck(ones + (1.0,), ones + (2.0,), 1.0, 0.5, False, (False,) * 11 + (True,))
+    >>> print("\\n".join(repr(many).splitlines()[-2:]))
+         11         1        2          1  <- differs
+      ... and 2 more inputs, all within tolerance
+    """
+
+    analytic: tuple[float, ...]
+    numeric: tuple[float, ...]
+    max_abs_error: float
+    max_rel_error: float
+    ok: bool
+    bad: tuple[bool, ...] = ()
+    at_kink: tuple[bool, ...] = ()
+
+    def __repr__(self) -> str:
+        n = len(self.analytic)
+        bad = self.bad + (False,) * (n - len(self.bad))
+        kink = self.at_kink + (False,) * (n - len(self.at_kink))
+        n_bad, n_kink = builtins.sum(bad), builtins.sum(kink)
+        skipped = f", {n_kink} not checked: at a kink" if n_kink else ""
+        verdict = (f"{n_bad} of {n} inputs differ from central differences" if n_bad
+                   else f"{n - n_kink} of {n} inputs agree with central differences")
+        head = (f"GradCheck(ok={self.ok}): {verdict}{skipped}; max error "
+                f"{self.max_abs_error:.3g}, rel {self.max_rel_error:.3g}")
+        marked = [i for i in range(n) if bad[i] or kink[i]]
+        listed = min(len(marked), GRAD_CHECK_ROWS)  # the marked inputs come first ...
+        rest = [i for i in range(n) if not (bad[i] or kink[i])][: GRAD_CHECK_ROWS - listed]
+        shown = sorted(marked[:listed] + rest)  # ... then these
+        rows = [("input", "analytic", "numeric", "abs error")] + [
+            (str(i), f"{self.analytic[i]:.8g}", f"{self.numeric[i]:.8g}",
+             f"{abs(self.analytic[i] - self.numeric[i]):.3g}")
+            for i in shown
+        ]
+        widths = [max(len(r[k]) for r in rows) for k in range(4)]
+        marks = ("",) + tuple("  <- differs" if bad[i] else "  <- at a kink, not checked"
+                              if kink[i] else "" for i in shown)
+        lines = [
+            "  " + "  ".join(cell.rjust(w) for cell, w in zip(r, widths)) + mark
+            for r, mark in zip(rows, marks)
+        ]
+        if n > len(shown):
+            hidden = set(range(n)) - set(shown)
+            hid_bad = builtins.sum(bad[i] for i in hidden)
+            hid_kink = builtins.sum(kink[i] for i in hidden)
+            said = ([f"{hid_bad} of them differ"] * bool(hid_bad)
+                    + [f"{hid_kink} at a kink"] * bool(hid_kink))
+            lines.append(f"  ... and {len(hidden)} more inputs, "
+                         + (", ".join(said) if said else "all within tolerance"))
+        return "\n".join([head, *lines])
+
+
+def _kink_signs(tape: Tape, kinks: Sequence[str]) -> tuple[float, ...]:
+    """The sign of the input of every kinked node of ``tape``, in node order (0 at the kink)."""
+    signs = []  # local transient, frozen into a tuple below
+    for i in range(len(tape)):
+        value, inputs, _, op = T.node(tape, i)
+        if op in kinks and inputs:
+            x = T.data(tape, inputs[0])
+            signs.append((x > 0.0) - (x < 0.0))
+    return tuple(signs)
+
+
+def check_grads(
+    f: Callable[[Tape, tuple[int, ...]], tuple[Tape, int]],
+    xs: Sequence[float],
+    eps: float = GRAD_EPS,
+    rtol: float = GRAD_RTOL,
+    atol: float = GRAD_ATOL,
+    kinks: Sequence[str] = KINK_OPS,
+) -> GradCheck:
+    """Return a ``GradCheck`` comparing ``f``'s tape gradients at ``xs`` with central differences.
+
+    For input ``i`` with step ``h = eps * max(1, |x_i|)``, the numeric
+    gradient is ``(f(x + h e_i) - f(x - h e_i)) / (2h)``, dividing by the step
+    actually taken in floats. Input ``i`` passes when
+    ``|analytic - numeric| <= atol * max(1, |f(x)|) + rtol * max(|analytic|, |numeric|)``.
+    With the defaults (``eps=1e-6``, ``rtol=1e-5``, ``atol=1e-6``), the
+    truncation error of a central difference (of order ``h**2`` times the
+    third derivative) and its rounding error (about ``1e-16 * |f| / h``) stay
+    far inside that for smooth functions.
+
+    At a kink the two sides legitimately differ: where moving input ``i`` by
+    ``±h`` moves the input of a node whose op is in ``kinks`` (``relu`` and
+    ``abs``) to or across 0, input ``i`` is marked ``at_kink`` and not
+    checked. ``kinks=()`` checks every input. A node pushed with a wrong local
+    gradient fails:
+
+    >>> def square(tape, ids):
+    ...     (x,) = ids
+    ...     v = T.data(tape, x)
+    ...     return T.push(tape, "square", v * v, (x,), (3 * v,))   # should be 2 * v
+    >>> check_grads(square, [2.0])
+    GradCheck(ok=False): 1 of 1 inputs differ from central differences; max error 2, rel 0.333
+      input  analytic  numeric  abs error
+          0         6        4          2  <- differs
+    >>> def f(tape, ids):
+    ...     x, y = ids
+    ...     tape, xy = T.mul(tape, x, y)
+    ...     return T.relu(tape, xy)
+    >>> check_grads(f, [0.5, -1.0]).ok
+    True
+    >>> check_grads(f, [0.0, 1.0])      # x * y = 0: the relu's kink, which x moves
+    GradCheck(ok=True): 1 of 2 inputs agree with central differences, 1 not checked: at a kink; ...
+    """
+    xs = tuple(finite_number("check_grads", x) for x in xs)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (
+        math.isfinite(eps) and eps > 0
+    ):
+        raise ValueError(f"check_grads: eps must be a positive number, got {eps!r}")
+    if isinstance(kinks, str):
+        raise TypeError(f"check_grads: kinks must be a sequence of op names, got {kinks!r}")
+
+    def run(at: tuple[float, ...]) -> tuple[Tape, int, tuple[int, ...]]:
+        tape, ids = T.map_tape(T.new(), at, T.var)
+        tape, out = f(tape, ids)
+        return tape, out, ids
+
+    tape, out, ids = run(xs)
+    fx = T.data(tape, out)
+    grads = T.backward(tape, out)
+    analytic = tuple(T.grad(grads, i) for i in ids)
+    signs = _kink_signs(tape, kinks)
+    numeric = []  # local transients, frozen into tuples below
+    at_kink = []
+    for i, x in enumerate(xs):
+        h = eps * max(1.0, abs(x))
+        up, down = x + h, x - h
+        t_up, out_up, _ = run(xs[:i] + (up,) + xs[i + 1 :])
+        t_down, out_down, _ = run(xs[:i] + (down,) + xs[i + 1 :])
+        numeric.append((T.data(t_up, out_up) - T.data(t_down, out_down)) / (up - down))
+        at_kink.append(bool(kinks) and not (
+            _kink_signs(t_up, kinks) == signs == _kink_signs(t_down, kinks)))
+    errors = [abs(a - n) for a, n in zip(analytic, numeric)]
+    sizes = [max(abs(a), abs(n)) for a, n in zip(analytic, numeric)]
+    floor = atol * max(1.0, abs(fx))
+    bad = tuple(e > floor + rtol * s and not k for e, s, k in zip(errors, sizes, at_kink))
+    checked = [(e, s) for e, s, k in zip(errors, sizes, at_kink) if not k]
+    return GradCheck(
+        analytic,
+        tuple(numeric),
+        max((e for e, _ in checked), default=0.0),
+        max((e / s for e, s in checked if s > floor), default=0.0),
+        not any(bad),
+        bad,
+        tuple(at_kink),
+    )
+
+
+def table(tape: Tape, limit: int | None = None) -> str:
+    """Return the tape as a table, one node a row: id, op, value, inputs, local gradients.
+
+    ``limit`` keeps only the last ``limit`` rows.
+
+    >>> tape, (x, y) = T.map_tape(T.new(), [3.0, 4.0], T.var)
+    >>> tape, z = T.mul(tape, x, y)
+    >>> print(table(tape))
+     id  op        value  inputs  local_grads
+      0  var           3
+      1  var           4
+      2  mul          12  0, 1    4, 3
+    """
+    nodes = tape.nodes
+    start = 0 if limit is None else max(0, len(nodes) - limit)
+
+    def fmt(x: float) -> str:
+        return f"{x:.6g}"
+
+    rows = [
+        (str(i), op, fmt(value), ", ".join(map(str, inputs)), ", ".join(map(fmt, local_grads)))
+        for i, (value, inputs, local_grads, op) in enumerate(nodes[start:], start)
+    ]
+    header = ("id", "op", "value", "inputs", "local_grads")
+    w_id = max([len(header[0]) + 1] + [len(r[0]) for r in rows])
+    w_op = max([len(header[1]) + 6] + [len(r[1]) for r in rows])
+    w_val = max([len(header[2])] + [len(r[2]) for r in rows])
+    w_in = max([len(header[3])] + [len(r[3]) for r in rows])
+
+    def line(r: tuple[str, ...]) -> str:
+        return f"{r[0]:>{w_id}}  {r[1]:<{w_op}}  {r[2]:>{w_val}}  {r[3]:<{w_in}}  {r[4]}".rstrip()
+
+    return "\n".join([line(header), *map(line, rows)])
+
+
+HTML_ROWS = 40  # rows html_table shows before it elides the middle of a tape
+HTML_ITEMS = 8  # inputs (and local gradients) a cell of html_table lists before it counts them
+
+
+def html_table(tape: Tape, max_rows: int = HTML_ROWS) -> str:
+    """Return the tape as an HTML table, one node a row: what a notebook shows for a ``Tape``.
+
+    A tape longer than ``max_rows`` shows its first and last ``max_rows // 2``
+    nodes and, between them, one row saying how many are hidden. A node with
+    more than ``HTML_ITEMS`` inputs lists the first of them and their number.
+
+    >>> tape, xs = T.map_tape(T.new(), [1.0, 2.0, 3.0], T.var)
+    >>> tape, s = T.sum(tape, xs)
+    >>> page = html_table(tape, max_rows=2)
+    >>> page.count("<tr>"), "2 nodes hidden" in page
+    (4, True)
+    >>> "<td>sum</td>" in html_table(tape)
+    True
+    >>> tape, big = T.sum(tape, [0, 1, 2] * 3 + [3])
+    >>> "<td>0, 1, 2, 0, 1, 2, 0, 1, … (10 in all)</td>" in html_table(tape)
+    True
+    """
+    if type(max_rows) is not int or max_rows < 2:
+        raise ValueError(
+            f"html_table: max_rows must be a whole number of at least 2, got {max_rows!r}"
+        )
+    n = len(tape)
+    half = max_rows // 2
+    shown = range(n) if n <= max_rows else [*range(half), *range(n - half, n)]
+
+    def cells(tag: str, texts: Iterable[str]) -> str:
+        return "".join(f"<{tag}>{html.escape(t)}</{tag}>" for t in texts)
+
+    def items(texts: Sequence[str]) -> str:
+        if len(texts) <= HTML_ITEMS:
+            return ", ".join(texts)
+        return ", ".join(texts[:HTML_ITEMS]) + f", … ({len(texts)} in all)"
+
+    def row(i: int) -> str:
+        value, inputs, local_grads, op = T.node(tape, i)
+        return "<tr>" + cells("td", (
+            str(i), op, f"{value:.6g}", items([str(j) for j in inputs]),
+            items([f"{g:.6g}" for g in local_grads]),
+        )) + "</tr>"
+
+    rows = [row(i) for i in shown]  # local transient
+    if n > max_rows:
+        rows.insert(half, f'<tr><td colspan="5">… {n - 2 * half} nodes hidden …</td></tr>')
+    head = "<tr>" + cells("th", ("id", "op", "value", "inputs", "local_grads")) + "</tr>"
+    return (f"<table><caption>{html.escape(repr(tape))}</caption>"
+            f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>")
