@@ -457,7 +457,9 @@ def test_hand_edited_checkpoints_get_one_line(model, tmp_path, capsys, change, w
 
 def test_a_checkpoint_with_a_5000_digit_number_gets_one_line(model, tmp_path, capsys):
     path = tmp_path / "big.json"
-    path.write_text(model.read_text().replace('"seed": 42', '"seed": ' + "7" * 5000, 1))
+    text = model.read_text()
+    assert '"holdout": 0' in text
+    path.write_text(text.replace('"holdout": 0', '"holdout": ' + "7" * 5000, 1))
     assert main(["sample", "--load", str(path)]) == 1
     one_line(capsys.readouterr().err, ERROR, str(path))
 
