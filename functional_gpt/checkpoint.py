@@ -54,12 +54,13 @@ import json
 import math
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from . import model
+from . import limits, model
 from . import rng as R
 from . import tape as T
 from . import tokenizer as tk
@@ -296,7 +297,9 @@ def _config(obj: Mapping) -> Config:
     if extra:
         raise _fail(f"'config' has unknown fields {extra}")
     try:
-        return model.check_config(Config(**fields))
+        config = model.check_config(Config(**fields))
+        limits.check_model_size(config)
+        return config
     except ValueError as e:
         raise _fail(f"bad config: {e}") from None
 
@@ -348,7 +351,26 @@ def _data(obj: Mapping) -> DataSource | None:
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise _fail("'data.sha256' is not a SHA-256 in hex")
     docs = _get(data, "docs", int, "data")
+    if docs < 1:
+        raise _fail(f"'data.docs' is {docs}, not 1 or more")
     return DataSource(kind, location, sha, docs)
+
+
+def _hyper(opt: Mapping) -> Adam:
+    """Adam's hyperparameters from ``optimizer``, each finite and in its range."""
+    hyper = Adam(
+        *(_number(_get(opt, f, (int, float), "optimizer"), f"'optimizer.{f}'")
+          for f in Adam._fields)
+    )
+    if not hyper.lr > 0:
+        raise _fail(f"'optimizer.lr' is {hyper.lr!r}, not a positive number")
+    for name in ("beta1", "beta2"):
+        beta = getattr(hyper, name)
+        if not 0 <= beta < 1:
+            raise _fail(f"'optimizer.{name}' is {beta!r}, not from 0 up to (not including) 1")
+    if not hyper.eps > 0:
+        raise _fail(f"'optimizer.eps' is {hyper.eps!r}, not a positive number")
+    return hyper
 
 
 def from_json_obj(obj: object) -> Checkpoint:
@@ -370,7 +392,7 @@ def from_json_obj(obj: object) -> Checkpoint:
     if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
         raise _fail(f"not a functional-gpt checkpoint (no \"format\": \"{FORMAT}\")")
     version = obj.get("version")
-    if version not in READABLE_VERSIONS or isinstance(version, bool):
+    if type(version) is not int or version not in READABLE_VERSIONS:  # not 2.0, not True
         readable = ", ".join(map(str, READABLE_VERSIONS))
         raise _fail(f"version {version!r} is not supported (only {readable})")
     config = _config(obj)
@@ -380,10 +402,7 @@ def from_json_obj(obj: object) -> Checkpoint:
     opt = _get(obj, "optimizer", Mapping)
     if opt.get("name") != "adam":
         raise _fail(f"optimizer {opt.get('name')!r} is not supported (only 'adam')")
-    hyper = Adam(
-        *(_number(_get(opt, f, (int, float), "optimizer"), f"'optimizer.{f}'")
-          for f in Adam._fields)
-    )
+    hyper = _hyper(opt)
     step = _get(opt, "step", int, "optimizer")
     if steps < 1 or not 0 <= step <= steps:
         raise _fail(f"optimizer.step {step} is not within the planned {steps} steps")
@@ -397,6 +416,9 @@ def from_json_obj(obj: object) -> Checkpoint:
     data, holdout = (None, 0) if version == 1 else (_data(obj), _get(obj, "holdout", int))
     if holdout < 0:
         raise _fail(f"'holdout' is {holdout}, not 0 or more")
+    if data is not None and holdout >= data.docs:
+        raise _fail(f"'holdout' is {holdout}, which leaves none of its {data.docs} documents "
+                    "to train on")
     return Checkpoint(state, tok, seed, _rng(obj), steps, hyper, data, holdout)
 
 
@@ -420,6 +442,8 @@ def loads(text: str) -> Checkpoint:
         ) from None
     except RecursionError:
         raise _fail("not valid JSON (nested too deeply)") from None
+    except ValueError as e:  # an int of more digits than Python converts (3.11+)
+        raise _fail(f"holds a number it cannot read ({str(e).split(';')[0]})") from None
     return from_json_obj(obj)
 
 
@@ -477,11 +501,13 @@ def save(path: str | os.PathLike[str], ckpt: Checkpoint) -> None:
     """Write ``ckpt`` to ``path`` atomically: a temp file in the same directory, fsync, rename.
 
     Either the old file or the complete new one is there, never half a file.
-    Temp files that earlier, killed saves left in that directory are removed
-    first (``remove_stray_temps``).
+    A symlink is written through: its target gets the new file, the link
+    stays. Temp files that earlier, killed saves left in that directory are
+    removed first (``remove_stray_temps``).
     """
     text = dumps(ckpt)
-    directory = os.path.dirname(os.path.abspath(path))
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
     remove_stray_temps(directory)
     fd, tmp = tempfile.mkstemp(prefix=f".checkpoint-{os.getpid()}-", suffix=".tmp", dir=directory)
     try:
@@ -501,11 +527,36 @@ def save(path: str | os.PathLike[str], ckpt: Checkpoint) -> None:
         raise
 
 
+def _read_bounded(path: str | os.PathLike[str]) -> str:
+    """The text of a regular file of at most ``limits.MAX_CHECKPOINT_BYTES``."""
+    st = os.stat(path)  # never opens a FIFO (it would block) or a device (it may not end)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(f"{os.fspath(path)}: not a checkpoint (not a regular file but a "
+                              "FIFO, device or socket)")
+    cap = limits.MAX_CHECKPOINT_BYTES
+    with open(path, encoding="utf-8") as f:
+        text = f.read(cap + 1)
+    if len(text) > cap or st.st_size > cap:
+        raise CheckpointError(f"{os.fspath(path)}: larger than the limit of {cap >> 20} MiB "
+                              "for a checkpoint")
+    return text
+
+
 def load(path: str | os.PathLike[str]) -> Checkpoint:
-    """Return the checkpoint in the file ``path``; CheckpointError names the file and the fault."""
+    """Return the checkpoint in the file ``path``; CheckpointError names the file and the fault.
+
+    Only a regular file up to ``limits.MAX_CHECKPOINT_BYTES`` is read: a FIFO
+    or a device (``/dev/urandom``) is refused without reading it.
+
+    >>> load("/dev/null")
+    Traceback (most recent call last):
+    ...
+    functional_gpt.checkpoint.CheckpointError: /dev/null: not a checkpoint (not a regular file ...
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = _read_bounded(path)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint file not found: {path}") from None
     except IsADirectoryError:

@@ -23,8 +23,11 @@ one per line and nothing else. ``train --resume`` continues a saved run
 exactly; ``eval`` and ``score`` judge a saved model; ``plot`` draws logs;
 ``attention`` and ``embeddings`` draw what a saved model does inside, and
 ``sample --explain`` the choice behind each sampled character.
-Exit status: 0 done, 1 bad data, checkpoint or output path, or a diverged
-run, 2 bad arguments, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+Exit status: 0 done, 1 bad data, checkpoint or output path, a diverged run,
+or an output that cannot be written, 2 bad arguments, 129 hung up (SIGHUP),
+130 interrupted (Ctrl-C), 141 standard output closed by its reader, 143
+terminated (SIGTERM). ``shell.py`` holds the guards: what a stop signal
+does, outputs that go away, and the output paths that are refused.
 
 >>> main(["sample", "--load", "/no/such/checkpoint.json"])
 1
@@ -37,22 +40,33 @@ import gc
 import json
 import math
 import os
-import signal
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, NamedTuple, TextIO
+from itertools import islice
+from typing import NamedTuple, NoReturn, TextIO, cast
 
-from . import __version__, checkpoint, datasets, inside, pictures, plot
+from . import __version__, checkpoint, datasets, inside, limits, pictures, plot
 from . import rng as R
 from . import tape as T
 from . import tokenizer as tk
 from .evaluate import Evaluation, evaluate, running_evaluation, score, weights_of
-from .model import num_params
+from .model import Config, num_params
 from .optim import Adam
-from .sample import samples
+from .sample import sample_stream
+from .shell import (
+    BROKEN_PIPE_STATUS,
+    Output,
+    OutputGone,
+    PathRefused,
+    Stopped,
+    StopSignals,
+    check_output_paths,
+    one_line,
+    signal_status,
+    stop_words,
+)
 from .train import Diverged, PreparedRun, StepEvent, TrainState, prepare, split_holdout, training
 
 __all__ = ["step_line", "live_line", "fewer_gc_collections", "main"]
@@ -89,15 +103,38 @@ class _Fail(Exception):
     """A problem with data, files or checkpoints: exit status 1 with a one-line message."""
 
 
+def _say(line: str) -> None:
+    """Write one line on standard error; an error that cannot be shown is not another error."""
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(one_line(line) + "\n")
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _error(message: str) -> None:
+    _say(f"{PROG}: error: {message}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: ``functional-gpt: error: ...``, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        _error(f"{message} (see {self.prog} --help)")
+        sys.exit(2)
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog=PROG,
         description="Train a tiny GPT on names (or any one-document-per-line text) and sample "
         "from it, in pure Python on an immutable autodiff tape.",
         epilog=f"Without a command, 'train' is run: '{PROG} --steps 100' trains for 100 steps. "
         f"'{PROG} COMMAND --help' lists a command's options. Exit status: 0 done, 1 bad data, "
-        "checkpoint or output path, or a diverged run, 2 bad arguments, 130 interrupted "
-        "(Ctrl-C), 143 terminated (SIGTERM).",
+        "checkpoint or output path, a diverged run or an output that cannot be written, "
+        "2 bad arguments, 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 141 standard output "
+        "closed by its reader, 143 terminated (SIGTERM).",
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = top.add_subparsers(dest="command", metavar="{" + ",".join(_COMMANDS) + "}")
@@ -105,7 +142,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "train",
         help="train a model and print samples (the default)",
         description="Train a GPT as microgpt.py does, print the loss of every step, then "
-        "sample names. With --save, the model is saved at the end, on Ctrl-C or SIGTERM, "
+        "sample names. With --save, the model is saved at the end, on Ctrl-C, SIGTERM or "
+        "SIGHUP, when the output goes away, "
         "after the last good step of a diverging run, and every --save-every steps. "
         "--resume continues a saved run exactly where it stopped.",
     )
@@ -141,7 +179,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     train.add_argument("--temperature", type=float, default=0.5, metavar="T",
                        help="sampling temperature, above 0 (default 0.5)")
     train.add_argument("--save", metavar="PATH",
-                       help="save a checkpoint (JSON) here after training, on Ctrl-C or SIGTERM")
+                       help="save a checkpoint (JSON) here after training, on Ctrl-C, SIGTERM "
+                       "or SIGHUP; a symlink is written through to its target")
     train.add_argument("--save-every", type=int, metavar="N",
                        help="also save the checkpoint every N steps (needs --save)")
     train.add_argument("--log-json", metavar="PATH",
@@ -254,8 +293,11 @@ def _with_command(argv: Sequence[str]) -> list[str]:
 def _check_sampling(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.samples < 0:
         parser.error(f"--samples must be 0 or more, got {args.samples}")
+    low, high = limits.MIN_TEMPERATURE, limits.MAX_TEMPERATURE
     if not (math.isfinite(args.temperature) and args.temperature > 0):
         parser.error(f"--temperature must be a positive number, got {args.temperature}")
+    if not low <= args.temperature <= high:
+        parser.error(f"--temperature must be from {low:g} to {high:g}, got {args.temperature:g}")
 
 
 _DEFAULTS = {"steps": 1000, "seed": 42, "n_layer": 1, "n_embd": 16, "n_head": 4,
@@ -299,24 +341,6 @@ def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     _check_sampling(parser, args)
 
 
-def _check_writable(path: str, flag: str) -> None:
-    """Fail unless a file can be created at ``path`` (tried with a temp file beside it)."""
-    where = f"cannot write {flag} {path}"
-    if os.path.isdir(path):
-        raise _Fail(f"{where}: it is a directory")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise _Fail(f"{where}: no such directory {folder}")
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        raise _Fail(f"{where}: permission denied")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".functional-gpt-", dir=folder)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise _Fail(f"{where}: {e.strerror or e}") from None
-
-
 # ---------------------------------------------------------------------- train
 
 GC_THRESHOLD = 50_000
@@ -349,76 +373,45 @@ def fewer_gc_collections(threshold: int = GC_THRESHOLD) -> Iterator[None]:
 
 
 
-class _Stopped(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived while training; ``signum`` says which."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextmanager
-def _on_stop_signals(handler: Callable[[int, object], None]) -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM call ``handler``; the old handlers come back after.
-
-    Outside the main thread signals cannot be changed, and the block runs as it is.
-    """
-    try:
-        old = [(sig, signal.signal(sig, handler)) for sig in _STOP_SIGNALS]
-    except ValueError:
-        old = []
-    try:
-        yield
-    finally:
-        for sig, previous in old:
-            signal.signal(sig, previous)
-
-
-def _raise_stopped(signum: int, frame: object) -> None:
-    raise _Stopped(signum)
-
-
-def _save(path: str, ckpt: checkpoint.Checkpoint) -> tuple[int, ...]:
-    """Save with Ctrl-C and SIGTERM held off, so that no signal can lose the checkpoint.
-
-    Returns the signals that arrived meanwhile, for the caller to act on.
-    """
-    pending: list[int] = []  # local transient
-
-    def note(signum: int, frame: object) -> None:
-        pending.append(signum)
-
-    with _on_stop_signals(note):
+def _save(path: str, ckpt: checkpoint.Checkpoint, stops: StopSignals) -> None:
+    """Save atomically with every stop signal held off: none can lose the checkpoint."""
+    with stops.deferred():
         try:
             checkpoint.save(path, ckpt)
         except OSError as e:
-            raise _Fail(f"cannot save checkpoint {path}: {e.strerror or e}") from None
-    return tuple(pending)
+            raise _Fail(f"cannot save checkpoint {path}: {e.strerror or e} (an earlier save "
+                        "there, if any, is whole)") from None
 
 
 class _Outcome(NamedTuple):
-    """How a training loop ended: its last event, and the signal or divergence that stopped it."""
+    """How a training loop ended: its last event, and what stopped it early, if anything.
+
+    ``signum`` is the first stop signal, ``diverged`` a divergence and
+    ``gone`` an output (standard output or the log) that could not be written.
+    """
 
     last: StepEvent | None
     signum: int | None = None
     diverged: Diverged | None = None
+    gone: OutputGone | None = None
 
 
 def _steps(
-    events: Iterator[StepEvent], steps: int, log: IO[str] | None, out: TextIO, mode: str,
-    save_every: int | None = None, save: Callable[[TrainState], tuple[int, ...]] | None = None,
+    events: Iterator[StepEvent], steps: int, log: Output | None, out: TextIO, mode: str,
+    stops: StopSignals, save_every: int | None = None,
+    save: Callable[[TrainState], None] | None = None,
 ) -> _Outcome:
     """Run the training stream, logging and showing each step, saving every ``save_every``.
 
     ``mode`` is "lines" (one line per step), "live" (one line redrawn on a
-    terminal, at most ten times a second) or "quiet" (nothing shown).
+    terminal, at most ten times a second) or "quiet" (nothing shown). Only the
+    computation of a step can be interrupted by a stop signal; one that comes
+    while a step is logged, shown or saved ends the loop after it.
     """
     last: StepEvent | None = None
     start = previous = drawn = time.perf_counter()
     width = 0
+    gone: OutputGone | None = None
 
     def draw(event: StepEvent, now: float) -> None:
         nonlocal width, drawn
@@ -427,35 +420,74 @@ def _steps(
         out.flush()
         width, drawn = len(line), now
 
+    with stops.deferred():
+        try:
+            while stops.first is None:
+                with stops.interruptible():
+                    event = next(events, None)
+                if event is None:
+                    break
+                now = time.perf_counter()
+                last = event
+                if log is not None:
+                    ms = round((now - previous) * 1000, 3)
+                    log.write(json.dumps({"step": event.step, "loss": event.loss,
+                                          "lr": event.lr, "ms": ms}) + "\n")
+                previous = now
+                if mode == "lines":
+                    print(step_line(event.step, steps, event.loss), file=out)
+                elif mode == "live" and (now - drawn >= 0.1 or event.step in (1, steps)):
+                    draw(event, now)
+                if save_every and save is not None and event.step % save_every == 0:
+                    save(event.state)
+            if mode == "live" and last is not None and stops.first is not None:
+                draw(last, time.perf_counter())
+        except Stopped:
+            if mode == "live" and last is not None:
+                draw(last, time.perf_counter())
+        except Diverged as e:
+            return _Outcome(last, stops.first, diverged=e)
+        except OutputGone as e:
+            gone = e
+        finally:
+            if mode == "live" and width and gone is None:
+                try:
+                    out.write("\n")
+                except OutputGone as e:
+                    gone = e
+    return _Outcome(last, stops.first, gone=gone)
+
+
+def _trim_log(path: str, done: int) -> int:
+    """Cut a resumed run's log after step ``done``; return how many records were cut.
+
+    A run killed after its last save logged steps the checkpoint does not
+    hold, and a kill during a write can leave half a line: both go, so that
+    the resumed run's records follow on at step ``done + 1``.
+    """
     try:
-        for event in events:
-            now = time.perf_counter()
-            last = event
-            if log is not None:
-                ms = round((now - previous) * 1000, 3)
-                log.write(json.dumps({"step": event.step, "loss": event.loss, "lr": event.lr,
-                                      "ms": ms}) + "\n")
-                log.flush()
-            previous = now
-            if mode == "lines":
-                print(step_line(event.step, steps, event.loss), file=out, flush=True)
-            elif mode == "live" and (now - drawn >= 0.1 or event.step in (1, steps)):
-                draw(event, now)
-            if save_every and save is not None and event.step % save_every == 0:
-                pending = save(event.state)
-                if pending:
-                    raise _Stopped(pending[0])
-    except KeyboardInterrupt as e:
-        if mode == "live" and last is not None:
-            draw(last, time.perf_counter())
-        return _Outcome(last, e.signum if isinstance(e, _Stopped) else signal.SIGINT)
-    except Diverged as e:
-        return _Outcome(last, diverged=e)
-    finally:
-        if mode == "live" and width:
-            out.write("\n")
-        out.flush()
-    return _Outcome(last)
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return 0
+    except OSError as e:
+        raise _Fail(f"cannot read --log-json {path}: {e.strerror or e}") from None
+    keep, cut = 0, 0
+    for line in data.splitlines(keepends=True):
+        try:
+            step = json.loads(line).get("step") if line.endswith(b"\n") else None
+        except (ValueError, AttributeError):
+            step = None
+        if isinstance(step, int) and step <= done and not cut:
+            keep += len(line)
+        else:
+            cut += 1
+    if keep < len(data):
+        try:
+            os.truncate(path, keep)
+        except OSError as e:
+            raise _Fail(f"cannot write --log-json {path}: {e.strerror or e}") from None
+    return cut
 
 
 class _Setup(NamedTuple):
@@ -469,8 +501,14 @@ class _Setup(NamedTuple):
     holdout: int
 
 
-def _fresh(args: argparse.Namespace) -> _Setup:
+def _fresh(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Setup:
     docs = datasets.load_docs(args.data)
+    vocab_size = len(set().union(*docs)) + 1  # as tokenizer.build counts it: characters and BOS
+    try:
+        limits.check_model_size(Config(vocab_size, args.n_layer, args.n_embd, args.n_head,
+                                       args.block_size))
+    except ValueError as e:
+        parser.error(f"{e}: make --n-layer, --n-embd or --block-size smaller")
     run = prepare(docs, args.seed, args.n_layer, args.n_embd, args.n_head, args.block_size)
     return _Setup(run, datasets.source_of(args.data, docs), args.seed, args.steps,
                   Adam(lr=args.lr), args.holdout)
@@ -524,83 +562,168 @@ def _evaluation_line(label: str, result: Evaluation) -> str:
             f"perplexity {result.perplexity:.3f}")
 
 
-def _train(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's last flush at exit cannot fail."""
+    try:
+        if sys.stdout is not None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+    except (OSError, ValueError):
+        pass  # not a real file (a test's capture): nothing to flush at exit
+
+
+def _output_gone(gone: OutputGone, detail: str = "") -> int:
+    """Report an output that could not be written; return the exit status.
+
+    A reader that went away (``| head``) is no error: the run stops quietly with
+    status 141, as a Unix tool killed by SIGPIPE does. Anything else (a full
+    disk, a closed descriptor) is one error line and status 1.
+    """
+    if gone.name == "standard output":
+        _discard_stdout()
+    if gone.broken_pipe and gone.name == "standard output":
+        return BROKEN_PIPE_STATUS
+    _error(f"{gone}{detail}")
+    return 1
+
+
+def _output_paths(args: argparse.Namespace, data: str | None) -> None:
+    """Refuse train's output paths that would destroy data or cannot be written."""
+    try:
+        check_output_paths(
+            {"--save": args.save, "--log-json": args.log_json},
+            {"--data": data, "--resume": args.resume},
+            may_replace={"--save": "--resume"},  # a resumed run may save over its checkpoint
+        )
+    except PathRefused as e:
+        raise _Fail(str(e)) from None
+
+
+def _local(source: str | None) -> str | None:
+    """The path of a local data file, or None for the bundled names and URLs."""
+    if source is None or datasets.is_url(source):
+        return None
+    return source
+
+
+def _train(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO,
+    stops: StopSignals | None = None,
+) -> int:
+    stops = StopSignals() if stops is None else stops
     _check_train(parser, args)
-    for path, flag in ((args.save, "--save"), (args.log_json, "--log-json")):
-        if path:
-            _check_writable(path, flag)
-    setup = _resumed(parser, args) if args.resume else _fresh(args)
+    _output_paths(args, _local(args.data))
+    setup = _resumed(parser, args) if args.resume else _fresh(parser, args)
+    if args.resume and args.data is None and setup.data.kind == "path":
+        _output_paths(args, setup.data.location)  # the file the checkpoint names
     run, steps = setup.run, setup.steps
     try:
         train_docs, held_out = split_holdout(run.tokens, setup.holdout)
     except ValueError as e:
+        if args.resume:
+            raise _Fail(f"{args.resume}: its holdout does not fit its documents: {e}") from None
         parser.error(f"--holdout: {e}")
     config = run.state.config
     done = run.state.adam.step
+    trimmed = _trim_log(args.log_json, done) if args.resume and args.log_json else 0
     mode = "quiet" if args.quiet else "live" if out.isatty() else "lines"
     if not args.quiet:
         if args.resume:
             print(f"resuming {args.resume} after step {done} of {steps}", file=out)
+        if trimmed:
+            print(f"--log-json {args.log_json}: cut {trimmed} records after step {done} "
+                  "(steps the checkpoint does not hold, or a torn last line)", file=out)
         print(f"num docs: {len(run.docs)}", file=out)
         if setup.holdout:
             print(f"held out: {setup.holdout}", file=out)
         print(f"vocab size: {run.tokenizer.vocab_size}", file=out)
-        print(f"num params: {num_params(config)}", file=out, flush=True)
+        print(f"num params: {num_params(config)}", file=out)
 
     def to_checkpoint(state: TrainState) -> checkpoint.Checkpoint:
         return checkpoint.Checkpoint(state, run.tokenizer, setup.seed, run.rng, steps,
                                      setup.hyper, setup.data, setup.holdout)
 
+    def save(state: TrainState) -> None:
+        _save(args.save, to_checkpoint(state), stops)
+
     try:
         mode_of_log = "a" if args.resume else "w"  # a resumed run's log continues the old one
-        log = open(args.log_json, mode_of_log, encoding="utf-8") if args.log_json else None
+        log_file = open(args.log_json, mode_of_log, encoding="utf-8") if args.log_json else None
     except OSError as e:
         raise _Fail(f"cannot write --log-json {args.log_json}: {e.strerror or e}") from None
+    log = None if log_file is None else Output(log_file, f"--log-json {args.log_json}")
     start = time.perf_counter()
     try:
-        with fewer_gc_collections(), _on_stop_signals(_raise_stopped):
+        with fewer_gc_collections():
             outcome = _steps(
                 training(run.state, train_docs, steps, setup.hyper), steps, log, out, mode,
-                args.save_every, lambda state: _save(args.save, to_checkpoint(state)),
+                stops, args.save_every, save if args.save else None,
             )
     finally:
-        if log is not None:
-            log.close()
+        if log_file is not None:
+            try:
+                log_file.close()
+            except OSError:
+                pass  # its failure was reported as the run's outcome
     elapsed = time.perf_counter() - start
     state = run.state if outcome.last is None else outcome.last.state
     if outcome.diverged is not None:
         state = outcome.diverged.last_good
     if args.save:
-        _save(args.save, to_checkpoint(state))
+        save(state)
+    return _report(args, out, stops, outcome, state, steps, _Ending(done, elapsed, held_out, run,
+                                                                    setup.hyper.lr))
+
+
+class _Ending(NamedTuple):
+    """What the end of a training run reports besides its outcome."""
+
+    done: int  # steps taken before this run
+    elapsed: float
+    held_out: tuple[Sequence[int], ...]
+    run: PreparedRun
+    lr: float
+
+
+def _report(
+    args: argparse.Namespace, out: TextIO, stops: StopSignals, outcome: _Outcome,
+    state: TrainState, steps: int, ending: _Ending,
+) -> int:
+    """After the final save: say how the run ended, sample, and return the exit status."""
     saved = f"; saved it to {args.save}" if args.save else ""
+    after = f"after step {state.adam.step} of {steps}{saved}"
     if outcome.diverged is not None:
         bad = outcome.diverged
-        print(f"{PROG}: error: training diverged at step {bad.step} of {steps} ({bad.reason}); "
-              f"the last good step is {state.adam.step}{saved}. Try a smaller --lr "
-              f"(this run's is {setup.hyper.lr:g})", file=sys.stderr)
+        _error(f"training diverged at step {bad.step} of {steps} ({bad.reason}); "
+               f"the last good step is {state.adam.step}{saved}. Try a smaller --lr "
+               f"(this run's is {ending.lr:g})")
         return 1
-    if outcome.signum is not None:
-        what = "terminated (SIGTERM)" if outcome.signum == signal.SIGTERM else "interrupted"
-        print(f"{PROG}: {what} after step {state.adam.step} of {steps}{saved}", file=sys.stderr)
-        return 128 + outcome.signum
+    if outcome.gone is not None:
+        return _output_gone(outcome.gone, f"; stopped {after}")
+    if stops.first is not None:  # also when it came during the final save
+        _say(f"{PROG}: {stop_words(stops.first)} {after}")
+        return signal_status(stops.first)
+    config, run = state.config, ending.run
     if not args.quiet:
-        ran = max(1, state.adam.step - done)
-        print(f"training time: {elapsed:.2f} s ({elapsed * 1000 / ran:.1f} ms/step)", file=out)
+        ran = max(1, state.adam.step - ending.done)
+        print(f"training time: {ending.elapsed:.2f} s "
+              f"({ending.elapsed * 1000 / ran:.1f} ms/step)", file=out)
         if args.save:
             print(f"saved checkpoint: {args.save}", file=out)
-        if held_out:
-            result = evaluate(weights_of(state), config, held_out)
+        if ending.held_out:
+            result = evaluate(weights_of(state), config, ending.held_out)
             print(_evaluation_line("held-out eval", result), file=out)
     if args.samples:
         if not args.quiet:
             print("--- inference (new, hallucinated names) ---", file=out)
-        _, names = samples(state.tape, config, run.tokenizer, run.rng, args.samples,
-                           args.temperature)
-        _print_names(names, args.quiet, out)
+        stream = sample_stream(state.tape, config, run.tokenizer, run.rng, args.temperature)
+        _print_names((name for _, name in islice(stream, args.samples)), args.quiet, out)
     return 0
 
 
-def _print_names(names: Sequence[str], quiet: bool, out: TextIO) -> None:
+def _print_names(names: Iterable[str], quiet: bool, out: TextIO) -> None:
+    """Print each name as soon as it is drawn."""
     for i, name in enumerate(names, 1):
         print(name if quiet else f"sample {i:2d}: {name}", file=out)
 
@@ -613,7 +736,10 @@ def _eval(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
     config, tok = ckpt.state.config, ckpt.tokenizer
     if args.data is None:
         run, _ = _saved_documents(ckpt, args.load, None)
-        docs, _ = split_holdout(run.tokens, ckpt.holdout)
+        try:
+            docs, _ = split_holdout(run.tokens, ckpt.holdout)
+        except ValueError as e:
+            raise _Fail(f"{args.load}: its holdout does not fit its documents: {e}") from None
     else:
         texts = datasets.load_docs(args.data)
         encoded = []  # local transient
@@ -624,16 +750,24 @@ def _eval(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
                 raise _Fail(f"{args.data}: document {line} ({text!r}): "
                             f"{str(e).removeprefix('encode: ')}") from None
         docs = tuple(encoded)
-    progress = sys.stderr if sys.stderr.isatty() else None
+    terminal = sys.stderr is not None and sys.stderr.isatty()
+    progress = Output(sys.stderr, "standard error") if terminal else None
     result, drawn = None, 0.0
     for result in running_evaluation(weights_of(ckpt.state), config, docs):
         now = time.perf_counter()
         if progress is not None and now - drawn >= 0.1:
-            progress.write(f"\reval: {result.docs} / {len(docs)} docs | loss {result.loss:.4f}")
-            progress.flush()
+            try:
+                progress.write(f"\reval: {result.docs} / {len(docs)} docs | "
+                               f"loss {result.loss:.4f}")
+                progress.flush()
+            except OutputGone:
+                progress = None  # the terminal went away: the result still goes to stdout
             drawn = now
     if progress is not None and drawn:
-        progress.write("\n")
+        try:
+            progress.write("\n")
+        except OutputGone:
+            pass
     assert result is not None  # load_docs and the holdout split never give zero documents
     if args.json:
         print(json.dumps(result._asdict()), file=out)
@@ -645,27 +779,49 @@ def _eval(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
     return 0
 
 
+_LONGEST_LINE = 1 << 20  # characters of one line of score's standard input
+
+
+def _stdin_texts() -> Iterator[tuple[str, str]]:
+    """``(where, text)`` for each non-blank line of standard input, read one line at a time."""
+    if sys.stdin is None:
+        raise _Fail("cannot read standard input: it is closed")
+    number = 0
+    while True:
+        number += 1
+        try:
+            line = sys.stdin.readline(_LONGEST_LINE)
+        except UnicodeDecodeError:
+            raise _Fail(f"standard input, line {number}: not UTF-8 text") from None
+        except OSError as e:
+            raise _Fail(f"cannot read standard input: {e.strerror or e}") from None
+        if not line:
+            return
+        if len(line) == _LONGEST_LINE and not line.endswith("\n"):
+            raise _Fail(f"standard input, line {number}: longer than {_LONGEST_LINE} characters")
+        if line.strip():
+            yield f"line {number}: ", line.strip()
+
+
 def _score(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
     ckpt = checkpoint.load(args.load)
     config, tok = ckpt.state.config, ckpt.tokenizer
-    texts = list(args.texts)
-    if "-" in texts:
-        if texts != ["-"]:
+    texts: Iterable[tuple[str, str]] = (("", text) for text in args.texts)
+    if "-" in args.texts:
+        if args.texts != ["-"]:
             parser.error("give either texts or -, not both")
-        texts = [line.strip() for line in sys.stdin if line.strip()]
+        texts = _stdin_texts()
     w = weights_of(ckpt.state)
-    results = []  # local transient
-    for text in texts:
+    for where, text in texts:  # each score is printed as soon as it is known
         try:
-            results.append(score(w, config, tok, text))
+            s = score(w, config, tok, text)
         except T.NonFiniteError:
             raise
         except ValueError as e:
             message = str(e)
             if message.startswith("encode: "):
                 message = f"{text!r}: {message.removeprefix('encode: ')}"
-            parser.error(message)
-    for s in results:
+            parser.error(f"{where}{message}")
         if args.json:
             print(json.dumps(s._asdict(), ensure_ascii=False), file=out)
         else:
@@ -699,9 +855,9 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Text
         _print_explained(explained, args.temperature,
                          inside.label_of(ckpt.tokenizer, ckpt.tokenizer.bos), out)
         return 0
-    _, names = samples(ckpt.state.tape, config, ckpt.tokenizer, rng, args.samples,
-                       args.temperature, args.prompt)
-    _print_names(names, args.quiet, out)
+    stream = sample_stream(ckpt.state.tape, config, ckpt.tokenizer, rng, args.temperature,
+                           args.prompt)
+    _print_names((name for _, name in islice(stream, args.samples)), args.quiet, out)
     return 0
 
 
@@ -725,6 +881,11 @@ def _plot(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
         parser.error(f"-o {args.output}: the file name must end in .png or .svg")
     if args.window is not None and args.window < 1:
         parser.error(f"--window must be at least 1, got {args.window}")
+    try:
+        check_output_paths({"-o": args.output},
+                           {f"log {i}": log for i, log in enumerate(args.logs, 1)})
+    except PathRefused as e:
+        raise _Fail(str(e)) from None
     curves = [plot.read_log(path) for path in args.logs]
     print(f"wrote {plot.plot_losses(curves, args.output, args.window)}", file=out)
     return 0
@@ -769,44 +930,48 @@ def _embeddings(parser: argparse.ArgumentParser, args: argparse.Namespace, out: 
 # ----------------------------------------------------------------------- main
 
 
+def _run(argv: Sequence[str], out: TextIO, stops: StopSignals) -> int:
+    """Parse ``argv`` and run its command."""
+    top, parsers = _parser()
+    args = top.parse_args(_with_command(argv))
+    parser = parsers[args.command]
+    if args.command == "sample":
+        return _sample(parser, args, out)
+    if args.command == "plot":
+        return _plot(parser, args, out)
+    if args.command == "eval":
+        return _eval(parser, args, out)
+    if args.command == "score":
+        return _score(parser, args, out)
+    if args.command == "attention":
+        return _attention(parser, args, out)
+    if args.command == "embeddings":
+        return _embeddings(parser, args, out)
+    return _train(parser, args, out, stops)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Return the exit status after running the command line ``argv`` (default ``sys.argv``).
 
-    Usage errors exit with status 2 through argparse; bad data, checkpoints or
-    output paths print ``functional-gpt: error: ...`` and return 1.
+    Usage errors print one line ``functional-gpt: error: ...`` and exit with
+    status 2; bad data, checkpoints or output paths print such a line and
+    return 1. SIGINT, SIGTERM and SIGHUP stop the command (training saves its
+    last completed step first) with status 130, 143 or 129; standard output
+    closed by its reader ends it quietly with 141 (see ``shell``).
     """
-    top, parsers = _parser()
-    args = top.parse_args(_with_command(sys.argv[1:] if argv is None else argv))
-    parser = parsers[args.command]
-    out = sys.stdout
+    out = cast(TextIO, Output(sys.stdout, "standard output"))
+    stops = StopSignals()
     try:
-        if args.command == "sample":
-            return _sample(parser, args, out)
-        if args.command == "plot":
-            return _plot(parser, args, out)
-        if args.command == "eval":
-            return _eval(parser, args, out)
-        if args.command == "score":
-            return _score(parser, args, out)
-        if args.command == "attention":
-            return _attention(parser, args, out)
-        if args.command == "embeddings":
-            return _embeddings(parser, args, out)
-        return _train(parser, args, out)
+        with stops.installed():
+            return _run(sys.argv[1:] if argv is None else argv, out, stops)
     except (_Fail, datasets.DataError, checkpoint.CheckpointError, plot.PlotError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        _error(str(e))
         return 1
     except T.NonFiniteError as e:
-        print(f"{PROG}: error: the model's forward pass is not finite ({e}): its weights "
-              "overflow", file=sys.stderr)
+        _error(f"the model's forward pass is not finite ({e}): its weights overflow")
         return 1
-    except KeyboardInterrupt as e:
-        signum = e.signum if isinstance(e, _Stopped) else signal.SIGINT
-        print(f"\n{PROG}: interrupted", file=sys.stderr)
-        return 128 + signum
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly, and keep Python's
-        # final flush of stdout from failing too.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
+    except OutputGone as e:
+        return _output_gone(e)
+    except Stopped as e:
+        _say(f"{PROG}: {stop_words(e.signum)}")
+        return signal_status(e.signum)

@@ -22,14 +22,19 @@ import hashlib
 import http.client
 import os
 import re
+import stat
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
+
+from . import limits
 
 __all__ = [
     "DataError",
@@ -37,6 +42,7 @@ __all__ = [
     "parse_docs",
     "fingerprint",
     "source_of",
+    "is_url",
     "bundled_names",
     "read_text",
     "fetch_url",
@@ -92,6 +98,15 @@ class DataSource(NamedTuple):
     docs: int
 
 
+def is_url(source: str | os.PathLike[str] | None) -> bool:
+    """Whether ``source`` is a URL (``scheme://...``) rather than a file path or None.
+
+    >>> is_url("https://x.org/n.txt"), is_url("names.txt"), is_url(None)
+    (True, False, False)
+    """
+    return isinstance(source, str) and bool(_URL_SCHEME.match(source))
+
+
 def source_of(source: str | os.PathLike[str] | None, docs: Sequence[str]) -> DataSource:
     """Return the ``DataSource`` record of ``load_docs(source)``'s result ``docs``.
 
@@ -125,13 +140,39 @@ def bundled_names() -> str:
         raise DataError(f"the bundled names.txt cannot be read ({e}); reinstall the package") from e
 
 
+def _text_of(data: bytes, where: str) -> str:
+    """The text in ``data`` (from ``where``), or DataError: binary, not UTF-8, or blank."""
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise DataError(f"{where} looks binary, not text: NUL byte at offset {nul}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise DataError(
+            f"{where} is not UTF-8 text: byte 0x{data[e.start]:02x} at offset {e.start} "
+            f"(line {line})"
+        ) from None
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        what = "empty" if not text else "only whitespace"
+        raise DataError(f"{where} is {what}: expected one document per line")
+    return text
+
+
+def _too_big(where: str) -> DataError:
+    return DataError(f"{where} is larger than the limit of {limits.MAX_DATA_BYTES >> 20} MiB "
+                     "for a data set")
+
+
 def read_text(path: str | os.PathLike[str]) -> str:
     """Return the text of the UTF-8 file at ``path``, or raise a ``DataError`` saying why not.
 
-    A leading byte-order mark is dropped. Refused: a missing path, a directory
-    or other non-regular file, an unreadable file, binary data (a NUL byte),
-    bytes that are not UTF-8 (the message gives the byte offset), and a file
-    with nothing but whitespace.
+    A leading byte-order mark is dropped. Refused: an empty path, a missing
+    path, a directory or other non-regular file (a FIFO is never opened, so
+    nothing blocks), an unreadable file, a file over ``limits.MAX_DATA_BYTES``,
+    binary data (a NUL byte), bytes that are not UTF-8 (the message gives the
+    byte offset), and a file with nothing but whitespace.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -143,35 +184,33 @@ def read_text(path: str | os.PathLike[str]) -> str:
     Traceback (most recent call last):
     ...
     functional_gpt.datasets.DataError: .../bad.txt is not UTF-8 text: byte 0xe9 at offset 5 (line 2)
+    >>> read_text("")
+    Traceback (most recent call last):
+    ...
+    functional_gpt.datasets.DataError: the data path is empty: give a file, a URL, or leave it out
     """
+    if os.fspath(path) == "":
+        raise DataError("the data path is empty: give a file, a URL, or leave it out")
     p = Path(path)
     try:
-        if p.is_dir():
+        st = os.stat(p)
+        if stat.S_ISDIR(st.st_mode):
             raise DataError(f"{p} is a directory, not a text file")
-        if p.exists() and not p.is_file():
-            raise DataError(f"{p} is not a regular file")
-        data = p.read_bytes()
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f"{p} is not a regular file (a FIFO, device or socket)")
+        if st.st_size > limits.MAX_DATA_BYTES:
+            raise _too_big(str(p))
+        with open(p, "rb") as f:
+            data = f.read(limits.MAX_DATA_BYTES + 1)  # a file that grows is still bounded
     except FileNotFoundError:
         raise DataError(f"no such file: {p}") from None
     except PermissionError:
         raise DataError(f"permission denied reading {p}") from None
     except OSError as e:
         raise DataError(f"cannot read {p}: {e.strerror or e}") from None
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise DataError(f"{p} looks binary, not text: NUL byte at offset {nul}")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise DataError(
-            f"{p} is not UTF-8 text: byte 0x{data[e.start]:02x} at offset {e.start} (line {line})"
-        ) from None
-    text = text.removeprefix("\ufeff")
-    if not text.strip():
-        what = "empty" if not text else "only whitespace"
-        raise DataError(f"{p} is {what}: expected one document per line")
-    return text
+    if len(data) > limits.MAX_DATA_BYTES:
+        raise _too_big(str(p))
+    return _text_of(data, str(p))
 
 
 def _default_cache_dir() -> Path:
@@ -189,24 +228,70 @@ def _cache_name(url: str) -> str:
     return f"{digest}-{base}"
 
 
+_PART = re.compile(r"^\.(.+)\.(\d+)-[^.]*\.part$")  # a download in progress, with its pid
+
+
+def _pid_is_gone(pid: int) -> bool:
+    """Whether no process ``pid`` runs (so its half-written file is stray)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, OSError):
+        return False
+    return False
+
+
+def _remove_stray_parts(folder: Path) -> None:
+    """Delete the ``.part`` files of downloads whose process has ended (a kill -9, a crash)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        match = _PART.match(name)
+        if match and _pid_is_gone(int(match.group(2))):
+            try:
+                os.unlink(folder / name)
+            except OSError:
+                pass
+
+
 def fetch_url(
-    url: str, cache_dir: str | os.PathLike[str] | None = None, timeout: float = 30.0
+    url: str, cache_dir: str | os.PathLike[str] | None = None,
+    timeout: float = limits.DOWNLOAD_TIMEOUT, deadline: float = limits.DOWNLOAD_DEADLINE,
+    max_bytes: int = limits.MAX_DATA_BYTES,
 ) -> Path:
     """Return the path of a local copy of ``url``, downloading it only if it is not cached.
 
     The copy lives in ``cache_dir`` (default ``$XDG_CACHE_HOME/functional_gpt``
     or ``~/.cache/functional_gpt``) under a name made of a hash of the URL and
-    its basename. The download goes to a temporary file in the same directory
-    that is renamed into place when complete, so a failed or interrupted
-    download never leaves a partial file behind. Network failures (offline,
-    HTTP errors, timeouts, truncated bodies) raise ``DataError``.
+    its basename. The download goes to a temporary ``.part`` file in the same
+    directory that is renamed into place only when it is complete and is UTF-8
+    text, so a failed, interrupted or refused download is never cached (the
+    ``.part`` files of killed downloads are removed by the next one).
+
+    Limits: no byte for ``timeout`` seconds, the whole download over
+    ``deadline`` seconds, or a body (after decoding) over ``max_bytes``, are
+    each a ``DataError``. A gzip- or deflate-encoded body is decoded; an HTML
+    page, another encoding, HTTP errors, redirect loops, truncated bodies and
+    network failures are ``DataError`` too.
 
     >>> fetch_url("ftp://example.com/names.txt")
     Traceback (most recent call last):
     ...
     functional_gpt.datasets.DataError: cannot download ftp://...: only http:// and https:// ...
+    >>> fetch_url("http://[::1")
+    Traceback (most recent call last):
+    ...
+    functional_gpt.datasets.DataError: cannot download http://[::1: not a valid URL (...
     """
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as e:
+        raise DataError(f"cannot download {url}: not a valid URL ({e})") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise DataError(f"cannot download {url}: only http:// and https:// URLs are supported")
     folder = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
@@ -215,41 +300,109 @@ def fetch_url(
         return target
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".part")
+        _remove_stray_parts(folder)
+        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.{os.getpid()}-",
+                                        suffix=".part")
     except OSError as e:
         raise DataError(f"cannot write to the cache directory {folder}: {e.strerror or e}") from e
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            _download(url, out, timeout)
+            _download(url, out, _Limits(timeout, deadline, max_bytes))
+        _text_of(tmp.read_bytes(), f"the download of {url}")
         os.replace(tmp, target)
+    except OSError as e:
+        raise DataError(f"cannot write to the cache directory {folder}: {e.strerror or e}") from e
     finally:
         tmp.unlink(missing_ok=True)
     return target
 
 
-def _download(url: str, out: BinaryIO, timeout: float) -> None:
+class _Limits(NamedTuple):
+    timeout: float
+    deadline: float
+    max_bytes: int
+
+
+def _decoder(url: str, encoding: str) -> zlib._Decompress | None:
+    """A decompressor for the body's Content-Encoding (None: as it is), or DataError."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    raise DataError(f"cannot download {url}: the server sent it with Content-Encoding "
+                    f"{encoding!r}, which only gzip and deflate can be")
+
+
+def _copy_body(url: str, response: http.client.HTTPResponse, out: BinaryIO,
+               bounds: _Limits) -> None:
+    """Copy the (decoded) body into ``out`` within the time and size limits."""
+    decoder = _decoder(url, response.headers.get("Content-Encoding", ""))
+    mime = response.headers.get_content_type()
+    if mime in ("text/html", "application/xhtml+xml"):
+        raise DataError(f"cannot download {url}: it is an HTML page, not a text file "
+                        "(for a file on GitHub, use its 'raw' address)")
+    promised = response.length
+    if decoder is None and promised is not None and promised > bounds.max_bytes:
+        raise DataError(f"cannot download {url}: it is {promised} bytes, more than the limit "
+                        f"of {bounds.max_bytes}")
+    stop_at = time.monotonic() + bounds.deadline
+    written, first = 0, True
+    while chunk := response.read1(1 << 16):
+        if decoder is not None:
+            chunk = decoder.decompress(chunk, bounds.max_bytes + 1 - written)
+        if first and chunk.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+            raise DataError(f"cannot download {url}: it is an HTML page, not a text file "
+                            "(for a file on GitHub, use its 'raw' address)")
+        first = first and not chunk.strip()
+        written += len(chunk)
+        if written > bounds.max_bytes or (decoder is not None and decoder.unconsumed_tail):
+            raise DataError(f"cannot download {url}: more than the limit of "
+                            f"{bounds.max_bytes} bytes")
+        out.write(chunk)
+        if time.monotonic() > stop_at:
+            raise DataError(f"cannot download {url}: not complete within {bounds.deadline:g} s "
+                            f"({written} bytes so far)")
+    if response.length:  # http.client counts down the bytes Content-Length promised
+        raise DataError(f"download of {url} was cut short ({response.length} bytes missing)")
+    if decoder is not None:
+        tail = decoder.flush()
+        if written + len(tail) > bounds.max_bytes:
+            raise DataError(f"cannot download {url}: more than the limit of "
+                            f"{bounds.max_bytes} bytes")
+        out.write(tail)
+
+
+def _download(url: str, out: BinaryIO, bounds: _Limits) -> None:
     """Copy the body of ``url`` into the binary file ``out``; every failure is a DataError."""
-    request = urllib.request.Request(url, headers={"User-Agent": "functional_gpt"})
+    request = urllib.request.Request(
+        url, headers={"User-Agent": "functional_gpt", "Accept-Encoding": "gzip"}
+    )
+    timeout = bounds.timeout
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            while chunk := response.read(1 << 16):
-                out.write(chunk)
-            if response.length:  # http.client counts down the bytes Content-Length promised
-                raise DataError(
-                    f"download of {url} was cut short ({response.length} bytes missing)"
-                )
+            _copy_body(url, response, out, bounds)
     except urllib.error.HTTPError as e:
+        if 300 <= e.code < 400:
+            raise DataError(f"cannot download {url}: too many redirects or a redirect loop "
+                            f"(HTTP {e.code})") from None
         raise DataError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
         if isinstance(e.reason, TimeoutError):
-            raise DataError(f"cannot download {url}: no answer within {timeout} s") from None
+            raise DataError(f"cannot download {url}: no answer within {timeout:g} s") from None
         raise DataError(
             f"cannot download {url}: {e.reason} (are you offline? a local file path works too)"
         ) from None
     except TimeoutError:
-        raise DataError(f"cannot download {url}: no answer within {timeout} s") from None
-    except (OSError, http.client.HTTPException) as e:
+        raise DataError(f"cannot download {url}: no answer within {timeout:g} s") from None
+    except zlib.error as e:
+        raise DataError(f"cannot download {url}: its compressed body is corrupt ({e})") from None
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        if isinstance(e, DataError):
+            raise
         raise DataError(f"cannot download {url}: {e!r}") from None
 
 
@@ -268,7 +421,8 @@ def load_docs(source: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
     """
     if source is None:
         text = bundled_names()
-    elif isinstance(source, str) and _URL_SCHEME.match(source):
+    elif is_url(source):
+        assert isinstance(source, str)
         if not source.lower().startswith(("http://", "https://")):
             raise DataError(
                 f"unsupported URL scheme in {source}: use http(s)://, a local path, "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from collections.abc import Sequence
 from operator import add
 from typing import Any, NamedTuple
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 FORMATS = ("png", "svg")
+MAX_LOSS = 1e100
 EXTRA_HINT = "pip install 'functional_gpt[plot]'"
 
 
@@ -59,26 +61,38 @@ class LossCurve(NamedTuple):
 def parse_log(text: str, name: str) -> LossCurve:
     """Return the ``LossCurve`` in a ``--log-json`` text: one JSON object per line.
 
-    Each line needs a whole-number ``step`` and a finite ``loss``; other keys
-    are ignored, blank lines skipped.
+    Each line needs a whole-number ``step`` and a finite ``loss`` of at most
+    ``MAX_LOSS`` in size (a real run's losses are a few nats; larger ones
+    cannot be averaged or drawn); other keys are ignored, blank lines skipped.
+    A last line that is cut short (no newline, not JSON), as a run killed
+    while it wrote leaves it, is left out.
 
     >>> parse_log('{"step": 1, "loss": "high"}', "bad.jsonl")
     Traceback (most recent call last):
     ...
     functional_gpt.plot.PlotError: bad.jsonl:1: "loss" is not a finite number
+    >>> parse_log('{"step": 1, "loss": 2.5}\\n{"step": 2, "lo', "torn.jsonl").steps
+    (1,)
+    >>> parse_log('{"step": 1, "loss": 1e308}', "huge.jsonl")
+    Traceback (most recent call last):
+    ...
+    functional_gpt.plot.PlotError: huge.jsonl:1: "loss" 1e+308 is too large to draw (at most 1e+100)
     >>> parse_log("", "empty.jsonl")
     Traceback (most recent call last):
     ...
     functional_gpt.plot.PlotError: empty.jsonl: no steps in the log
     """
     steps, losses = [], []  # local transients, frozen into tuples below
-    for number, line in enumerate(text.splitlines(), 1):
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"{name}:{number}"
         try:
             obj = json.loads(line)
         except ValueError:
+            if number == len(lines) and not text.endswith("\n"):
+                break  # torn by a kill during the write
             raise PlotError(f"{where}: not a JSON object") from None
         if not isinstance(obj, dict):
             raise PlotError(f"{where}: not a JSON object")
@@ -87,6 +101,8 @@ def parse_log(text: str, name: str) -> LossCurve:
             raise PlotError(f'{where}: "step" is not a whole number')
         if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not math.isfinite(loss):
             raise PlotError(f'{where}: "loss" is not a finite number')
+        if abs(loss) > MAX_LOSS:
+            raise PlotError(f'{where}: "loss" {loss:g} is too large to draw (at most {MAX_LOSS:g})')
         steps.append(step)
         losses.append(float(loss))
     if not steps:
@@ -103,6 +119,8 @@ def read_log(path: str | os.PathLike[str]) -> LossCurve:
     functional_gpt.plot.PlotError: cannot read /no/such/log.jsonl: No such file or directory
     """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device not end
+            raise PlotError(f"cannot read {os.fspath(path)}: not a regular file")
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:

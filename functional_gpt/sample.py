@@ -13,6 +13,8 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from itertools import islice
 
 from . import infer, model
 from . import rng as R
@@ -22,7 +24,7 @@ from .layers import softmax_values
 from .model import Config
 from .tape import Tape
 
-__all__ = ["next_token_probs", "sample", "samples"]
+__all__ = ["next_token_probs", "sample", "sample_stream", "samples"]
 
 
 def _checked(temperature: float) -> float:
@@ -112,6 +114,41 @@ def sample(
     return _draw(_weights(params_tape, config), config, tok, rng, temperature, forced)
 
 
+def sample_stream(
+    params_tape: Tape,
+    config: Config,
+    tok: tk.Tokenizer,
+    rng: R.RNG,
+    temperature: float = 0.5,
+    prompt: str = "",
+) -> Iterator[tuple[R.RNG, str]]:
+    """Return the endless lazy stream of ``(rng, text)``: one sample after another from one RNG.
+
+    Each ``rng`` is the state after its ``text`` was drawn. The prompt and
+    temperature are checked before the first draw; take as many as you need
+    (``itertools.islice``), so that a caller can print each name as it comes.
+
+    >>> from functional_gpt.train import init_state
+    >>> tok = tk.build(["ab"])
+    >>> config = Config(vocab_size=tok.vocab_size, n_embd=4, n_head=2, block_size=3)
+    >>> _, state = init_state(R.seed(0), config)
+    >>> stream = sample_stream(state.tape, config, tok, R.seed(1))
+    >>> [text for _, text in islice(stream, 3)] == list(samples(state.tape, config, tok,
+    ...                                                         R.seed(1), 3)[1])
+    True
+    """
+    forced = _checked_prompt(config, tok, prompt)
+    _checked(temperature)
+    w = _weights(params_tape, config)  # read once for all the samples
+
+    def draws(rng: R.RNG) -> Iterator[tuple[R.RNG, str]]:
+        while True:
+            rng, text = _draw(w, config, tok, rng, temperature, forced)
+            yield rng, text
+
+    return draws(rng)
+
+
 def samples(
     params_tape: Tape,
     config: Config,
@@ -131,11 +168,5 @@ def samples(
     >>> len(names)
     3
     """
-    forced = _checked_prompt(config, tok, prompt)
-    _checked(temperature)
-    w = _weights(params_tape, config)  # read once for all the samples
-    out = []  # local transient
-    for _ in range(count):
-        rng, text = _draw(w, config, tok, rng, temperature, forced)
-        out.append(text)
-    return rng, tuple(out)
+    drawn = tuple(islice(sample_stream(params_tape, config, tok, rng, temperature, prompt), count))
+    return (drawn[-1][0] if drawn else rng), tuple(text for _, text in drawn)

@@ -58,7 +58,8 @@ def checkpoints(draw: st.DrawFn) -> C.Checkpoint:
     step = draw(st.integers(0, steps))
     rng, _ = R.gauss_many(R.seed(draw(st.integers(0, 2**40))), draw(st.integers(0, 5)))
     positive = st.floats(min_value=1e-12, max_value=1.0)
-    hyper = Adam(draw(positive), draw(positive), draw(positive), draw(positive))
+    beta = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
+    hyper = Adam(draw(positive), draw(beta), draw(beta), draw(positive))
     tape, _ = T.push_many(T.new(), [(x, (), (), "var") for x in values])  # leaves, not a base
     state = TrainState(cfg, tape, AdamState(tuple(m), tuple(v), step))
     seed = draw(st.integers(-(2**70), 2**70))
@@ -70,7 +71,7 @@ def checkpoints(draw: st.DrawFn) -> C.Checkpoint:
         st.integers(1, 10**6),
     ), st.builds(DataSource, st.just("bundled"), st.none(),
                  st.text("0123456789abcdef", min_size=64, max_size=64), st.integers(1, 10**6))))
-    holdout = draw(st.integers(0, 1000))
+    holdout = draw(st.integers(0, 1000 if data is None else data.docs - 1))
     return C.Checkpoint(state, tok, seed, rng, steps, hyper, data, holdout)
 
 

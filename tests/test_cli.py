@@ -221,11 +221,11 @@ def test_usage_errors_exit_2(trained, work, args, message):
     proc = run(*args, *extra, cwd=work)
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert proc.stderr.startswith("usage: functional-gpt")
-    last = proc.stderr.splitlines()[-1]
-    assert re.match(r"functional-gpt( train| sample)?: error: ", last)
-    assert message in last
-    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr  # one line, as the README promises
+    assert lines[0].startswith(ERROR)
+    assert re.search(r"\(see functional-gpt( train| sample)? --help\)$", lines[0])
+    assert message in lines[0]
 
 
 # ------------------------------------------------------------------ data errors
@@ -365,7 +365,7 @@ def test_ctrl_c_stops_cleanly_and_saves_the_last_step(work, tmp_path):
             proc.wait()
     assert proc.returncode == 130
     assert "Traceback" not in err
-    assert err.startswith("functional-gpt: interrupted after step ")
+    assert err.startswith("functional-gpt: interrupted (SIGINT) after step ")
     printed = [int(ln.split()[1]) for ln in seen + rest.splitlines() if ln.startswith("step ")]
     assert printed and printed == list(range(1, len(printed) + 1))
     assert "inference" not in rest  # no sampling after an interrupt

@@ -129,10 +129,10 @@ def test_permission_error_is_reported(tmp_path: Path, monkeypatch: pytest.Monkey
     # works as root too: the OS error is simulated
     path = write(tmp_path, b"ann\n")
 
-    def refuse(self: Path) -> bytes:
-        raise PermissionError(13, "Permission denied", str(self))
+    def refuse(file: object, *args: object) -> object:
+        raise PermissionError(13, "Permission denied", str(file))
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(D, "open", refuse, raising=False)
     with pytest.raises(D.DataError, match="permission denied reading .*docs.txt"):
         D.read_text(path)
 

@@ -130,8 +130,7 @@ def test_cli_plot_bad_inputs_give_one_line(tmp_path, capsys, make, args, status,
     else:
         assert main(argv) == status
     err = capsys.readouterr().err.strip().splitlines()
-    prefix = "functional-gpt plot: error:" if status == 2 else "functional-gpt: error:"
-    assert message in err[-1] and err[-1].startswith(prefix)
+    assert len(err) == 1 and message in err[0] and err[0].startswith("functional-gpt: error:")
     assert not (tmp_path / "x.png").exists()
 
 
