@@ -230,10 +230,11 @@ def test_bad_arguments_exit_2_with_one_line(ckpt_path, tmp_path, capsys, args, m
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = capsys.readouterr().err
     command = argv[0]
-    assert err[-1].startswith(f"functional-gpt {command}: error: ")
-    assert message.format(d=tmp_path) in err[-1]
+    assert err.startswith("functional-gpt: error: ") and err.count("\n") == 1  # one line
+    assert err.rstrip().endswith(f"(see functional-gpt {command} --help)")
+    assert message.format(d=tmp_path) in err
     assert not list(tmp_path.iterdir())
 
 
