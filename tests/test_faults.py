@@ -53,14 +53,30 @@ def default_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
+_STARTED: list[subprocess.Popen[str]] = []  # every process a test started, ended after it
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test():
+    """A test that fails half-way (or is interrupted) must not leave its process running."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def start(cwd: Path, *args: str, prefix: tuple[str, ...] = (),
           stdout: int | None = subprocess.PIPE) -> subprocess.Popen[str]:
     """The command in a new session, so that its process group can be signalled as a whole."""
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [*prefix, sys.executable, "-m", "functional_gpt", *args], cwd=cwd, env=_env(cwd),
         stdout=stdout, stderr=subprocess.PIPE, text=True, start_new_session=True,
         preexec_fn=default_signals,
     )
+    _STARTED.append(proc)
+    return proc
 
 
 def wait_for_step(proc: subprocess.Popen[str], step: int) -> list[str]:
