@@ -49,3 +49,16 @@ def test_benchmarks_run_at_a_tiny_size(script):
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"{script}:\n{result.stdout}\n{result.stderr}"
     assert "| --- |" in result.stdout, result.stdout
+
+
+def test_the_fingerprint_of_a_run_is_its_floats() -> None:
+    """The same run twice gives one fingerprint; another seed, whose losses differ, another."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from fingerprint import fingerprint
+
+    docs = ["emma", "olivia", "ava", "isabella", "sophia", "mia"]
+    first, (losses, _) = fingerprint(docs, 3, 2)
+    again, (losses_again, _) = fingerprint(docs, 3, 2)
+    other, (other_losses, _) = fingerprint(docs, 3, 2, seed=7)
+    assert first == again and losses == losses_again
+    assert other_losses != losses and other != first
