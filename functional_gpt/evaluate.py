@@ -37,6 +37,7 @@ __all__ = [
     "doc_nll",
     "running_evaluation",
     "evaluate",
+    "fitting_tokens",
     "score",
 ]
 
@@ -128,6 +129,27 @@ def evaluate(w: infer.Weights, config: Config, docs: Iterable[Sequence[int]]) ->
     return last(cons(first, stream))  # the final running total, without keeping the others
 
 
+def fitting_tokens(config: Config, tok: tk.Tokenizer, text: str) -> tuple[int, ...]:
+    """Return ``text``'s tokens framed by BOS (``doc_tokens``), or ValueError when a character is
+    outside the vocabulary or the text and its end need more than ``block_size`` positions.
+
+    >>> fitting_tokens(Config(vocab_size=3, block_size=3), tk.Tokenizer("ab"), "ab")
+    (2, 0, 1, 2)
+    >>> fitting_tokens(Config(vocab_size=3, block_size=3), tk.Tokenizer("ab"), "abab")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'abab' does not fit in the block size 3: 4 characters and its end need 5 positions
+    """
+    tokens = tk.doc_tokens(tok, text)  # ValueError for characters outside the vocabulary
+    positions = len(tokens) - 1
+    if positions > config.block_size:
+        raise ValueError(
+            f"{text!r} does not fit in the block size {config.block_size}: "
+            f"{len(text)} characters and its end need {positions} positions"
+        )
+    return tokens
+
+
 def score(w: infer.Weights, config: Config, tok: tk.Tokenizer, text: str) -> Score:
     """Return the ``Score`` of ``text``: it and its end must fit in ``block_size`` positions.
 
@@ -141,12 +163,5 @@ def score(w: infer.Weights, config: Config, tok: tk.Tokenizer, text: str) -> Sco
     ...
     ValueError: 'abab' does not fit in the block size 3: 4 characters and its end need 5 positions
     """
-    tokens = tk.doc_tokens(tok, text)  # ValueError for characters outside the vocabulary
-    positions = len(tokens) - 1
-    if positions > config.block_size:
-        raise ValueError(
-            f"{text!r} does not fit in the block size {config.block_size}: "
-            f"{len(text)} characters and its end need {positions} positions"
-        )
-    nll, n = doc_nll(w, config, tokens)
+    nll, n = doc_nll(w, config, fitting_tokens(config, tok, text))
     return Score(text, -nll, n, nll / n)

@@ -35,7 +35,7 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from . import infer, model
+from . import evaluate, infer, model
 from . import layers as L
 from . import rng as R
 from . import tokenizer as tk
@@ -131,19 +131,6 @@ class Reading(NamedTuple):
     vocabulary: tuple[str, ...]  # label_of every token id, BOS last
 
 
-def _fitting_tokens(config: Config, tok: tk.Tokenizer, text: str) -> tuple[int, ...]:
-    """``doc_tokens`` of ``text``, or ValueError when its characters and end need too many
-    positions (the message is ``evaluate.score``'s)."""
-    tokens = tk.doc_tokens(tok, text)  # ValueError for characters outside the vocabulary
-    positions = len(tokens) - 1
-    if positions > config.block_size:
-        raise ValueError(
-            f"{text!r} does not fit in the block size {config.block_size}: "
-            f"{len(text)} characters and its end need {positions} positions"
-        )
-    return tokens
-
-
 def read(w: infer.Weights, config: Config, tok: tk.Tokenizer, text: str) -> Reading:
     """Return the ``Reading`` of ``text``: attention weights and next-token probabilities.
 
@@ -168,7 +155,7 @@ def read(w: infer.Weights, config: Config, tok: tk.Tokenizer, text: str) -> Read
     ...
     ValueError: 'abab' does not fit in the block size 3: 4 characters and its end need 5 positions
     """
-    tokens = _fitting_tokens(config, tok, text)
+    tokens = evaluate.fitting_tokens(config, tok, text)
     cache = infer.empty_cache(config)
     per_position, probs = [], []  # local transients, frozen into tuples below
     for pos, token in enumerate(tokens[:-1]):
