@@ -112,7 +112,7 @@ def to_dot(
     edges: list[str] = []  # local transients too
     leaves: list[str] = []
     for i in ids:
-        value, inputs, local_grads, op = T.node(tape, i)
+        value, inputs, local_grads, op, _ = T.node(tape, i)
         fields = [f"#{i} {op}", f"{value:.6g}"]
         if grads is not None:
             fields.append(f"grad {grads[i]:.6g}")

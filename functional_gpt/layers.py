@@ -233,6 +233,15 @@ def _linear_with_bias(
     return T.push_many(tape, T.block_nodes("dot_add", values, block))
 
 
+def _dot_add_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[T.Local, ...]]:
+    """Row k of ``linear`` with a bias reads b_k (local gradient 1.0), then w_k and x: a dot."""
+    tape, swapped = T.swapped_halves(tape, i, n._replace(inputs=n.inputs[1:]))
+    return tape, (1.0, *swapped)
+
+
+DOT_ADD = T.defop("dot_add", _dot_add_rule)
+
+
 def scaled_dots(
     tape: Tape, q: Sequence[int], keys: Sequence[Sequence[int]], scale: float
 ) -> tuple[Tape, tuple[int, ...]]:
@@ -258,7 +267,8 @@ def scaled_dots(
     qv = T.op_values(tape, "scaled_dots", q)
     every_kv = T.op_values(tape, "scaled_dots", tuple(chain.from_iterable(key_ids)))  # one read
     kvs = [every_kv[i * n : i * n + n] for i in range(len(key_ids))]
-    return T.push_block(tape, "scaled_dot", scaled_dot_values(qv, kvs, scale),
+    return T.push_block(tape, T.op_to_store(SCALED_DOT, (scale,)),
+                        scaled_dot_values(qv, kvs, scale),
                         _logits_block(q, qv, key_ids, kvs, scale))
 
 
@@ -271,6 +281,17 @@ def _logits_block(
     k_scaled = tuple([tuple([b * scale for b in kv]) for kv in kvs])
     # Logit t reads key t (local gradients: q * scale) and q (local gradients: key t * scale).
     return Block(tuple(key_ids), q_scaled, q, k_scaled)
+
+
+def _scaled_dot_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[T.Id, ...]]:
+    """A logit ``(q . k) * scale`` reads k, then q: d/dk_j = q_j * scale, d/dq_j = k_j * scale."""
+    (scale,) = n.params
+    half = len(n.inputs) // 2
+    return T.map_tape(tape, T.as_ids(n.inputs[half:] + n.inputs[:half]),
+                      lambda t, x: T.scale(t, x, scale))
+
+
+SCALED_DOT = T.defop("scaled_dot", _scaled_dot_rule)
 
 
 def attention(
@@ -311,9 +332,9 @@ def attention(
     for (logits, probs, out), lo in zip(heads, range(0, len(q), d)):
         hi = lo + d
         logit_ids, prob_ids = tuple(range(first, first + t)), Run(first + t, first + 2 * t)
-        batch += T.block_nodes("scaled_dot", logits, _logits_block(
+        batch += T.block_nodes(T.op_to_store(SCALED_DOT, (scale,)), logits, _logits_block(
             q[lo:hi], qv[lo:hi], [k[lo:hi] for k in key_ids], [kv[lo:hi] for kv in kvs], scale))
-        batch += _softmax_nodes(logit_ids, probs)
+        batch += _softmax_nodes(logit_ids, probs, first + t)
         # Output j sums value j over the positions, weighted by the probabilities (as ``linear``).
         batch += T.block_nodes("dot", out, Block(id_columns[lo:hi], probs, prob_ids,
                                                  value_columns[lo:hi]))
@@ -396,10 +417,24 @@ def rmsnorm(tape: Tape, x: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     d_scale = -0.5 * (ss * n**-1 + RMS_EPS) ** -1.5 * n**-1  # d scale / d ss
     tape, _ = T.push_many(tape, [
         (ss, tuple(x) + tuple(x), xv + xv, "dot"),
-        (s, (ss_id,), (d_scale,), "rms_scale"),
+        (s, (ss_id,), (d_scale,), T.op_to_store(RMS_SCALE, (n,))),
         *[(a * s, (i, scale_id), (s, a), "mul") for i, a in zip(x, xv)],
     ])
     return tape, T.Run(scale_id + 1, scale_id + 1 + n)
+
+
+def _rms_scale_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[T.Id]]:
+    """d scale / d ss = -0.5 * (ss * n**-1 + 1e-5) ** -1.5 * n**-1, in rmsnorm's float order."""
+    (width,) = n.params
+    tape, mean = T.scale(tape, T.Id(n.inputs[0]), width**-1)
+    tape, u = T.add_constant(tape, mean, RMS_EPS)
+    tape, u_pow = T.pow(tape, u, -1.5)
+    tape, half = T.scale(tape, u_pow, -0.5)
+    tape, local = T.scale(tape, half, width**-1)
+    return tape, (local,)
+
+
+RMS_SCALE = T.defop("rms_scale", _rms_scale_rule)
 
 
 def softmax_values(xs: Sequence[float]) -> tuple[float, ...]:
@@ -429,17 +464,33 @@ def softmax(tape: Tape, logits: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     """
     logits = tuple(logits)
     return T.push_many(tape, _softmax_nodes(logits, softmax_values(
-        T.op_values(tape, "softmax", logits))))
+        T.op_values(tape, "softmax", logits)), len(tape)))
 
 
-def _softmax_nodes(logits: tuple[int, ...], probs: Sequence[float]) -> list[tuple]:
-    """The nodes of ``softmax``: output ``i`` reads every logit, with local gradients
-    ``p_i * (delta_ij - p_j)``."""
+def _softmax_nodes(logits: tuple[int, ...], probs: Sequence[float], first: int) -> list[tuple]:
+    """The nodes of ``softmax``, to be pushed as ids ``first, first + 1, ...``: output ``i``
+    reads every logit, with local gradients ``p_i * (delta_ij - p_j)``. Each keeps ``first``,
+    where its rule finds the other outputs."""
+    op = T.op_to_store(SOFTMAX, (first,))
     return [
-        (p, logits, tuple([(p - p * q) if i == j else -p * q for j, q in enumerate(probs)]),
-         "softmax")
+        (p, logits, tuple([(p - p * q) if i == j else -p * q for j, q in enumerate(probs)]), op)
         for i, p in enumerate(probs)
     ]
+
+
+def _softmax_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[T.Id, ...]]:
+    """d p_i / d logit_j = p_i - p_i * p_j where j = i, else -(p_i * p_j): the outputs' nodes."""
+    (first,) = n.params
+    p_i, me = T.Id(i), i - first
+
+    def local(tape: Tape, j: int) -> tuple[Tape, T.Id]:
+        tape, p_i_p_j = T.mul(tape, p_i, T.Id(first + j))
+        return T.sub(tape, p_i, p_i_p_j) if j == me else T.neg(tape, p_i_p_j)
+
+    return T.map_tape(tape, range(len(n.inputs)), local)
+
+
+SOFTMAX = T.defop("softmax", _softmax_rule)
 
 
 def cross_entropy(tape: Tape, logits: Sequence[int], target: int) -> tuple[Tape, int]:
@@ -458,5 +509,16 @@ def cross_entropy(tape: Tape, logits: Sequence[int], target: int) -> tuple[Tape,
     probs = softmax_values(T.op_values(tape, "cross_entropy", logits))
     value = cross_entropy_value(probs, target)
     local = tuple(q - 1.0 if j == target else q for j, q in enumerate(probs))
-    return T.push(tape, "cross_entropy", value, logits, local)
+    return T.push(tape, CROSS_ENTROPY, value, logits, local, (target,))
+
+
+def _cross_entropy_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[T.Id, ...]]:
+    """d loss / d logit_j = p_j - [j == target], with p = softmax(logits) pushed by ``softmax``."""
+    (target,) = n.params
+    tape, probs = softmax(tape, n.inputs)
+    tape, p_minus_1 = T.add_constant(tape, T.Id(probs[target]), -1.0)
+    return tape, tuple(p_minus_1 if j == target else T.Id(p) for j, p in enumerate(probs))
+
+
+CROSS_ENTROPY = T.defop("cross_entropy", _cross_entropy_rule)
 

@@ -228,7 +228,7 @@ def _kink_signs(tape: Tape, kinks: Sequence[str]) -> tuple[float, ...]:
     """The sign of the input of every kinked node of ``tape``, in node order (0 at the kink)."""
     signs = []  # local transient, frozen into a tuple below
     for i in range(len(tape)):
-        value, inputs, _, op = T.node(tape, i)
+        value, inputs, _, op, _ = T.node(tape, i)
         if op in kinks and inputs:
             x = T.data(tape, inputs[0])
             signs.append((x > 0.0) - (x < 0.0))
@@ -341,7 +341,8 @@ def table(tape: Tape, limit: int | None = None) -> str:
         return f"{x:.6g}"
 
     rows = [
-        (str(i), op, fmt(value), ", ".join(map(str, inputs)), ", ".join(map(fmt, local_grads)))
+        (str(i), T.op_parts(op)[0], fmt(value), ", ".join(map(str, inputs)),
+         ", ".join(map(fmt, local_grads)))
         for i, (value, inputs, local_grads, op) in enumerate(nodes[start:], start)
     ]
     header = ("id", "op", "value", "inputs", "local_grads")
@@ -395,7 +396,7 @@ def html_table(tape: Tape, max_rows: int = HTML_ROWS) -> str:
         return ", ".join(texts[:HTML_ITEMS]) + f", … ({len(texts)} in all)"
 
     def row(i: int) -> str:
-        value, inputs, local_grads, op = T.node(tape, i)
+        value, inputs, local_grads, op, _ = T.node(tape, i)
         return "<tr>" + cells("td", (
             str(i), op, f"{value:.6g}", items([str(j) for j in inputs]),
             items([f"{g:.6g}" for g in local_grads]),

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import reduce
 from typing import Any, NamedTuple, TypeVar
 
-from pyrsistent import PVector, pvector
+from pyrsistent import PMap, PVector, pmap, pvector
 
 from .exact_folds import fold_dot, fold_dots, fold_sum
 from .fast_backward import backward_as_tuple
@@ -95,14 +95,19 @@ StoredNode = Entry  # how a layer hands nodes to push_many (the name it has alwa
 class Node(NamedTuple):
     """One entry of the Wengert list: a value, its inputs and d(value)/d(input) for each.
 
+    ``op`` names the op that made it; ``params`` are that op's static
+    arguments that its second-order rule needs (pow's exponent, softmax's
+    first output), empty for most ops.
+
     >>> Node(6.0, (0, 1), (3.0, 2.0), "mul")
-    Node(value=6.0, inputs=(0, 1), local_grads=(3.0, 2.0), op='mul')
+    Node(value=6.0, inputs=(0, 1), local_grads=(3.0, 2.0), op='mul', params=())
     """
 
     value: float
     inputs: tuple[int, ...]
     local_grads: tuple[float, ...]
     op: str
+    params: tuple[Any, ...] = ()
 
 
 class Id(int):
@@ -186,7 +191,9 @@ def node(tape: Tape, i: int) -> Node:
     >>> node(tape, y).inputs, node(tape, y).op
     ((0,), 'exp')
     """
-    return Node._make(node_tuple(tape, i))
+    value, inputs, local_grads, stored_op = node_tuple(tape, i)
+    name, params, _ = op_parts(stored_op)
+    return Node(value, inputs, local_grads, name, params)
 
 
 def data(tape: Tape, i: int) -> float:
@@ -213,11 +220,87 @@ def values(tape: Tape, ids: Iterable[int]) -> tuple[float, ...]:
     return op_values(tape, "values", ids if type(ids) is Run else tuple(ids))
 
 
+# --------------------------------------------------------- ops and their rules
+# ``backward`` needs of a node only the floats pushed with it. Differentiating a second time
+# needs more: each local gradient as a function of the inputs, that is, as a node of the tape.
+# An ``Op`` carries that: its rule puts a node's local gradients on the tape, written with the
+# tape ops themselves, so they too can be differentiated, to any order. Each primitive below is
+# followed by its Op; ``backward_on_tape`` calls the rules and knows no op by name.
+
+Local = Any  # one local gradient on the tape: an Id of the node holding it, or a float constant
+Rule = Callable[[Tape, int, Node], tuple[Tape, Sequence[Local]]]
+
+
+class Op(NamedTuple):
+    """An op that can be differentiated at every order: its name and its rule.
+
+    ``rule(tape, i, node) -> (tape, locals)`` puts the local gradients of
+    node ``i`` on the tape as functions of its inputs: one entry per input,
+    either the ``Id`` of a node whose value is that local gradient or a plain
+    float where it is a constant (add's 1.0, relu's 0.0 or 1.0). Their values
+    must be the floats pushed with the node. Push a node with an ``Op``
+    instead of a name and ``backward_on_tape`` can differentiate through it.
+
+    >>> def square_rule(tape, i, node):          # d(x*x)/dx = 2x, as a node
+    ...     tape, two_x = scale(tape, Id(node.inputs[0]), 2.0)
+    ...     return tape, (two_x,)
+    >>> SQUARE = Op("square", square_rule)
+    >>> tape, x = var(new(), 3.0)
+    >>> tape, y = push(tape, SQUARE, 9.0, (x,), (6.0,))     # y = x * x
+    >>> node(tape, y).op
+    'square'
+    """
+
+    name: str
+    rule: Rule
+
+
+def _one(pushed: tuple[Tape, Local]) -> tuple[Tape, tuple[Local]]:
+    """``(tape, id)`` as ``(tape, (id,))``: the rule of a one-input op."""
+    return pushed[0], (pushed[1],)
+
+
+# The built-in ops by name, each defined once at import time (``defop``) and never changed
+# after; a plain ``push`` may not take their names, so a name on the tape means one op.
+_BUILT_IN: dict[str, Op] = {}
+
+
+def defop(name: str, rule: Rule) -> Op:
+    """Return the built-in ``Op(name, rule)``, registered under ``name`` (at import time only).
+
+    This package's own ops are defined this way, each beside its forward
+    math, so that nodes can store just the name. A name is defined once.
+
+    >>> node(*mul(*map_tape(new(), [2.0, 3.0], var)[0:1], Id(0), Id(1))).op
+    'mul'
+    >>> defop("mul", MUL.rule)
+    Traceback (most recent call last):
+    ...
+    ValueError: defop: the op 'mul' is already defined
+    """
+    if name in _BUILT_IN:
+        raise ValueError(f"defop: the op {name!r} is already defined")
+    op = _BUILT_IN[name] = Op(name, rule)  # the registry is written here only, at import
+    return op
+
+
+def constant_locals(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[float, ...]]:
+    """The rule of an op whose local gradients are constants: the floats pushed with the node.
+
+    >>> tape, (x, y) = map_tape(new(), [2.0, 3.0], var)
+    >>> tape, z = sub(tape, x, y)
+    >>> constant_locals(tape, z, node(tape, z))[1]
+    (1.0, -1.0)
+    """
+    return tape, n.local_grads
+
+
 # ----------------------------------------------------------------------- push
 
 
 def push(
-    tape: Tape, op: str, value: float, inputs: Sequence[int], local_grads: Sequence[float]
+    tape: Tape, op: str | Op, value: float, inputs: Sequence[int], local_grads: Sequence[float],
+    params: Sequence[Any] = (),
 ) -> tuple[Tape, Id]:
     """Return ``(tape + one node, its Id)``: the one way a node gets onto a tape.
 
@@ -226,6 +309,12 @@ def push(
     custom op can get wrong: one local gradient per input, inputs that are
     already on the tape (so never the new node itself), and finite numbers
     only, for the value and every local gradient.
+
+    ``op`` is a name, or an ``Op`` (a name and a rule). A node pushed with a
+    name can be differentiated once: ``backward`` uses its float local
+    gradients. One pushed with an ``Op`` can be differentiated again, to any
+    order (``backward_on_tape``), and ``params`` keeps the static arguments
+    its rule reads. The names of the built-in ops are theirs alone.
 
     >>> tape, x = var(new(), 2.0)
     >>> tape, sq = push(tape, "square", 4.0, (x,), (4.0,))   # d(x*x)/dx = 2x
@@ -239,18 +328,72 @@ def push(
     Traceback (most recent call last):
     ...
     ValueError: bad: 2 inputs but 1 local gradients; give one local gradient per input
+    >>> push(tape, "mul", 4.0, (x, x), (2.0, 2.0))
+    Traceback (most recent call last):
+    ...
+    ValueError: push: 'mul' is the name of a built-in op; give your op another name
     """
+    stored_op = op_to_store(op, params)
+    name = op.name if isinstance(op, Op) else op
     if type(value) is not float or not math.isfinite(value):
         try:
-            value = finite_number(op, value)
+            value = finite_number(name, value)
         except NonFiniteError:
-            raise NonFiniteError(f"{op}: result {value!r} is not finite") from None
-    inputs = checked_ids(tape, op, inputs)
-    local_grads = finite_numbers(f"{op}: local gradient", local_grads)
+            raise NonFiniteError(f"{name}: result {value!r} is not finite") from None
+    inputs = checked_ids(tape, name, inputs)
+    local_grads = finite_numbers(f"{name}: local gradient", local_grads)
     if len(local_grads) != len(inputs):
-        raise ValueError(f"{op}: {len(inputs)} inputs but {len(local_grads)} local gradients; "
+        raise ValueError(f"{name}: {len(inputs)} inputs but {len(local_grads)} local gradients; "
                          "give one local gradient per input")
-    return appended(tape, ((value, inputs, local_grads, op),)), Id(len(tape))
+    return appended(tape, ((value, inputs, local_grads, stored_op),)), Id(len(tape))
+
+
+def op_to_store(op: str | Op, params: Sequence[Any] = ()) -> Any:
+    """Return how a node stores its op: the name of a built-in op, the ``Op`` of a custom one,
+    or a name alone (differentiable once); with ``params``, a tuple of that and them.
+
+    >>> op_to_store(MUL), op_to_store(POW, (2.0,)), op_to_store("mine")
+    ('mul', ('pow', 2.0), 'mine')
+    >>> op_to_store("exp")
+    Traceback (most recent call last):
+    ...
+    ValueError: push: 'exp' is the name of a built-in op; give your op another name
+    """
+    if type(op) is Op:
+        if _BUILT_IN.get(op.name) is op:
+            head: Any = op.name
+        elif op.name in _BUILT_IN:
+            raise ValueError(f"push: {op.name!r} is the name of a built-in op; "
+                             "give your op another name")
+        else:
+            head = op
+    elif type(op) is str:
+        if op in _BUILT_IN:
+            raise ValueError(f"push: {op!r} is the name of a built-in op; "
+                             "give your op another name")
+        head = op
+    else:
+        raise TypeError(f"push: op must be a name or a T.Op, got {op!r}")
+    params = tuple(params)
+    return (head, *params) if params else head
+
+
+def op_parts(stored_op: Any) -> tuple[str, tuple[Any, ...], Op | None]:
+    """Return ``(name, params, Op or None)`` of a node's stored op (see ``op_to_store``).
+
+    >>> op_parts("mul") == ("mul", (), MUL), op_parts(("pow", 2.0)) == ("pow", (2.0,), POW)
+    (True, True)
+    >>> op_parts("mine")
+    ('mine', (), None)
+    """
+    if type(stored_op) is str:
+        return stored_op, (), _BUILT_IN.get(stored_op)
+    if type(stored_op) is Op:
+        return stored_op.name, (), stored_op
+    head, params = stored_op[0], tuple(stored_op[1:])
+    if type(head) is Op:
+        return head.name, params, head
+    return head, params, _BUILT_IN.get(head)
 
 
 def var(tape: Tape, x: float) -> tuple[Tape, Id]:
@@ -275,7 +418,7 @@ def constant(tape: Tape, x: float) -> tuple[Tape, Id]:
 
     >>> tape, c = constant(new(), 2.0)
     >>> node(tape, c)
-    Node(value=2.0, inputs=(), local_grads=(), op='const')
+    Node(value=2.0, inputs=(), local_grads=(), op='const', params=())
     """
     return push(tape, "const", finite_number("constant", x), (), ())
 
@@ -297,7 +440,10 @@ def add(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
     TypeError: add: 1.0 is a number, not a node id; for a constant write T.scale or ...
     """
     va, vb = operand(tape, "add", a), operand(tape, "add", b)
-    return push(tape, "add", va + vb, (a, b), (1.0, 1.0))
+    return push(tape, ADD, va + vb, (a, b), (1.0, 1.0))
+
+
+ADD = defop("add", constant_locals)  # d/da = d/db = 1, constants
 
 
 def sub(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
@@ -309,7 +455,10 @@ def sub(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
     (-1.0, -1.0)
     """
     va, vb = operand(tape, "sub", a), operand(tape, "sub", b)
-    return push(tape, "sub", va - vb, (a, b), (1.0, -1.0))
+    return push(tape, SUB, va - vb, (a, b), (1.0, -1.0))
+
+
+SUB = defop("sub", constant_locals)  # 1 and -1, constants
 
 
 def mul(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
@@ -321,7 +470,16 @@ def mul(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
     (6.0, (3.0, 2.0))
     """
     va, vb = operand(tape, "mul", a), operand(tape, "mul", b)
-    return push(tape, "mul", va * vb, (a, b), (vb, va))
+    return push(tape, MUL, va * vb, (a, b), (vb, va))
+
+
+def _mul_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Id, Id]]:
+    """d(a*b)/da is b and d(a*b)/db is a: the other operand's node, no new node."""
+    a, b = n.inputs
+    return tape, (Id(b), Id(a))
+
+
+MUL = defop("mul", _mul_rule)
 
 
 def div(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
@@ -344,7 +502,20 @@ def div(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
         inv = vb**-1
     except OverflowError:
         raise NonFiniteError(f"div: 1 / {vb!r} overflows") from None
-    return push(tape, "div", va * inv, (a, b), (inv, -va * inv * inv))
+    return push(tape, DIV, va * inv, (a, b), (inv, -va * inv * inv))
+
+
+def _div_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Id, Id]]:
+    """d(a/b)/da = b**-1 and d(a/b)/db = -a * b**-1 * b**-1, as ``div`` computes them."""
+    a, b = map(Id, n.inputs)
+    tape, inv = pow(tape, b, -1.0)
+    tape, minus_a = neg(tape, a)
+    tape, minus_a_inv = mul(tape, minus_a, inv)
+    tape, d_b = mul(tape, minus_a_inv, inv)
+    return tape, (inv, d_b)
+
+
+DIV = defop("div", _div_rule)
 
 
 def neg(tape: Tape, a: Id) -> tuple[Tape, Id]:
@@ -355,7 +526,10 @@ def neg(tape: Tape, a: Id) -> tuple[Tape, Id]:
     >>> data(tape, y)
     -2.0
     """
-    return push(tape, "neg", -operand(tape, "neg", a), (a,), (-1.0,))
+    return push(tape, NEG, -operand(tape, "neg", a), (a,), (-1.0,))
+
+
+NEG = defop("neg", constant_locals)  # -1, a constant
 
 
 def scale(tape: Tape, a: Id, s: float) -> tuple[Tape, Id]:
@@ -367,7 +541,10 @@ def scale(tape: Tape, a: Id, s: float) -> tuple[Tape, Id]:
     (1.5, (0.5,))
     """
     s = finite_number("scale", s)
-    return push(tape, "scale", operand(tape, "scale", a) * s, (a,), (s,))
+    return push(tape, SCALE, operand(tape, "scale", a) * s, (a,), (s,))
+
+
+SCALE = defop("scale", constant_locals)  # s, a constant
 
 
 def add_constant(tape: Tape, a: Id, c: float) -> tuple[Tape, Id]:
@@ -379,7 +556,10 @@ def add_constant(tape: Tape, a: Id, c: float) -> tuple[Tape, Id]:
     (1.25, (1.0,))
     """
     c = finite_number("add_constant", c)
-    return push(tape, "add_constant", operand(tape, "add_constant", a) + c, (a,), (1.0,))
+    return push(tape, ADD_CONSTANT, operand(tape, "add_constant", a) + c, (a,), (1.0,))
+
+
+ADD_CONSTANT = defop("add_constant", constant_locals)  # 1, a constant
 
 
 def pow(tape: Tape, a: Id, p: float) -> tuple[Tape, Id]:
@@ -405,7 +585,19 @@ def pow(tape: Tape, a: Id, p: float) -> tuple[Tape, Id]:
         value, local = x**p, (p * x ** (p - 1) if p else 0.0)  # x ** 0 is flat, even at 0
     except OverflowError:
         raise NonFiniteError(f"pow: {x!r} ** {p!r} overflows") from None
-    return push(tape, "pow", value, (a,), (local,))
+    return push(tape, POW, value, (a,), (local,), (p,))
+
+
+def _pow_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Local]]:
+    """d(a**p)/da = p * a**(p-1): a pow and a scale (0.0, a constant, where p is 0)."""
+    (p,) = n.params
+    if not p:
+        return tape, (0.0,)
+    tape, a_p1 = pow(tape, Id(n.inputs[0]), p - 1)
+    return _one(scale(tape, a_p1, p))
+
+
+POW = defop("pow", _pow_rule)
 
 
 def log(tape: Tape, a: Id) -> tuple[Tape, Id]:
@@ -423,7 +615,15 @@ def log(tape: Tape, a: Id) -> tuple[Tape, Id]:
     x = operand(tape, "log", a)
     if x <= 0.0:
         raise ValueError(f"log: needs a positive number, got {x!r}")
-    return push(tape, "log", math.log(x), (a,), (1 / x,))
+    return push(tape, LOG, math.log(x), (a,), (1 / x,))
+
+
+def _log_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Id]]:
+    """d(ln a)/da = 1/a."""
+    return _one(reciprocal(tape, Id(n.inputs[0])))
+
+
+LOG = defop("log", _log_rule)
 
 
 def exp(tape: Tape, a: Id) -> tuple[Tape, Id]:
@@ -443,7 +643,15 @@ def exp(tape: Tape, a: Id) -> tuple[Tape, Id]:
         e = math.exp(x)
     except OverflowError:
         raise NonFiniteError(f"exp: e ** {x!r} overflows") from None
-    return push(tape, "exp", e, (a,), (e,))
+    return push(tape, EXP, e, (a,), (e,))
+
+
+def _exp_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Id]]:
+    """d(e**a)/da = e**a: the node itself."""
+    return tape, (Id(i),)
+
+
+EXP = defop("exp", _exp_rule)
 
 
 def relu(tape: Tape, a: Id) -> tuple[Tape, Id]:
@@ -455,7 +663,10 @@ def relu(tape: Tape, a: Id) -> tuple[Tape, Id]:
     ((0.0, 2.0), (0.0,))
     """
     x = operand(tape, "relu", a)
-    return push(tape, "relu", x if x > 0.0 else 0.0, (a,), (1.0 if x > 0.0 else 0.0,))
+    return push(tape, RELU, x if x > 0.0 else 0.0, (a,), (1.0 if x > 0.0 else 0.0,))
+
+
+RELU = defop("relu", constant_locals)  # 0 or 1, constants: no curvature, as is usual
 
 
 def tanh(tape: Tape, a: Id) -> tuple[Tape, Id]:
@@ -469,7 +680,17 @@ def tanh(tape: Tape, a: Id) -> tuple[Tape, Id]:
     1.0
     """
     t = math.tanh(operand(tape, "tanh", a))
-    return push(tape, "tanh", t, (a,), (1.0 - t * t,))
+    return push(tape, TANH, t, (a,), (1.0 - t * t,))
+
+
+def _tanh_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Id]]:
+    """d(tanh a)/da = 1 - t*t, with t the node itself."""
+    tape, t_t = mul(tape, Id(i), Id(i))
+    tape, minus_t_t = neg(tape, t_t)
+    return _one(add_constant(tape, minus_t_t, 1.0))
+
+
+TANH = defop("tanh", _tanh_rule)
 
 
 def sigmoid(tape: Tape, a: Id) -> tuple[Tape, Id]:
@@ -490,7 +711,17 @@ def sigmoid(tape: Tape, a: Id) -> tuple[Tape, Id]:
     else:
         e = math.exp(x)
         s = e / (1.0 + e)
-    return push(tape, "sigmoid", s, (a,), (s * (1.0 - s),))
+    return push(tape, SIGMOID, s, (a,), (s * (1.0 - s),))
+
+
+def _sigmoid_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Id]]:
+    """d(sigmoid a)/da = s * (1 - s), with s the node itself."""
+    tape, minus_s = neg(tape, Id(i))
+    tape, one_minus_s = add_constant(tape, minus_s, 1.0)
+    return _one(mul(tape, Id(i), one_minus_s))
+
+
+SIGMOID = defop("sigmoid", _sigmoid_rule)
 
 
 def sqrt(tape: Tape, a: Id) -> tuple[Tape, Id]:
@@ -510,7 +741,16 @@ def sqrt(tape: Tape, a: Id) -> tuple[Tape, Id]:
         raise ValueError(f"sqrt: needs a positive number, got {x!r} "
                          "(at 0 its gradient is infinite)")
     r = math.sqrt(x)
-    return push(tape, "sqrt", r, (a,), (0.5 / r,))
+    return push(tape, SQRT, r, (a,), (0.5 / r,))
+
+
+def _sqrt_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Id]]:
+    """d(sqrt a)/da = 0.5 / r, with r the node itself: (1 / r) * 0.5 is the same float."""
+    tape, inv_r = reciprocal(tape, Id(i))
+    return _one(scale(tape, inv_r, 0.5))
+
+
+SQRT = defop("sqrt", _sqrt_rule)
 
 
 def abs(tape: Tape, a: Id) -> tuple[Tape, Id]:
@@ -522,8 +762,11 @@ def abs(tape: Tape, a: Id) -> tuple[Tape, Id]:
     ((2.0, 3.0, 0.0), [(-1.0,), (1.0,), (0.0,)])
     """
     x = operand(tape, "abs", a)
-    return push(tape, "abs", -x if x < 0.0 else x + 0.0,  # + 0.0: |-0.0| is 0.0
+    return push(tape, ABS, -x if x < 0.0 else x + 0.0,  # + 0.0: |-0.0| is 0.0
                 (a,), (1.0 if x > 0.0 else -1.0 if x < 0.0 else 0.0,))
+
+
+ABS = defop("abs", constant_locals)  # -1, 0 or 1, constants
 
 
 def sum(tape: Tape, ids: Sequence[int]) -> tuple[Tape, Id]:
@@ -538,7 +781,10 @@ def sum(tape: Tape, ids: Sequence[int]) -> tuple[Tape, Id]:
     (6.0, (1.0, 1.0, 1.0))
     """
     ids = tuple(ids)
-    return push(tape, "sum", fold_sum(op_values(tape, "sum", ids)), ids, (1.0,) * len(ids))
+    return push(tape, SUM, fold_sum(op_values(tape, "sum", ids)), ids, (1.0,) * len(ids))
+
+
+SUM = defop("sum", constant_locals)  # 1 for each input, constants
 
 
 def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, Id]:
@@ -561,7 +807,23 @@ def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, Id]:
     if len(xs) != len(ys):
         raise ValueError(f"dot: lengths differ ({len(xs)} and {len(ys)})")
     vx, vy = op_values(tape, "dot", xs), op_values(tape, "dot", ys)
-    return push(tape, "dot", fold_dot(vx, vy), xs + ys, (*vy, *vx))
+    return push(tape, DOT, fold_dot(vx, vy), xs + ys, (*vy, *vx))
+
+
+def swapped_halves(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Id, ...]]:
+    """The rule of a dot of ``xs`` and ``ys`` (inputs ``xs + ys``): d/dx_k = y_k, d/dy_k = x_k,
+    the other operand's nodes, no new node. Layers' dot blocks are read by it too.
+
+    >>> tape, ids = map_tape(new(), [1.0, 2.0, 3.0, 4.0], var)
+    >>> tape, d = dot(tape, ids[:2], ids[2:])
+    >>> swapped_halves(tape, d, node(tape, d))[1]
+    (2, 3, 0, 1)
+    """
+    half = len(n.inputs) // 2
+    return tape, as_ids(n.inputs[half:] + n.inputs[:half])
+
+
+DOT = defop("dot", swapped_halves)
 
 
 def weighted_sum(tape: Tape, xs: Sequence[int], weights: Sequence[float]) -> tuple[Tape, Id]:
@@ -576,7 +838,34 @@ def weighted_sum(tape: Tape, xs: Sequence[int], weights: Sequence[float]) -> tup
     xs, ws = tuple(xs), finite_numbers("weighted_sum", weights)
     if len(xs) != len(ws):
         raise ValueError(f"weighted_sum: lengths differ ({len(xs)} ids and {len(ws)} weights)")
-    return push(tape, "weighted_sum", fold_dot(op_values(tape, "weighted_sum", xs), ws), xs, ws)
+    return push(tape, WEIGHTED_SUM, fold_dot(op_values(tape, "weighted_sum", xs), ws), xs, ws)
+
+
+WEIGHTED_SUM = defop("weighted_sum", constant_locals)  # the weights, constants
+
+
+def reciprocal(tape: Tape, a: Id) -> tuple[Tape, Id]:
+    """Return ``(tape, 1 / a)``; d/da = -(r * r), with r = 1 / a. Needs ``a != 0``.
+
+    >>> tape, x = var(new(), 4.0)
+    >>> tape, r = reciprocal(tape, x)
+    >>> data(tape, r), node(tape, r).local_grads
+    (0.25, (-0.0625,))
+    """
+    x = operand(tape, "reciprocal", a)
+    if x == 0.0:
+        raise ValueError("reciprocal: 1 / 0 is not a number")
+    r = 1.0 / x
+    return push(tape, RECIPROCAL, r, (a,), (-(r * r),))
+
+
+def _reciprocal_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Id]]:
+    """d(1/a)/da = -(r * r), with r the node itself."""
+    tape, r_r = mul(tape, Id(i), Id(i))
+    return _one(neg(tape, r_r))
+
+
+RECIPROCAL = defop("reciprocal", _reciprocal_rule)
 
 
 # ----------------------------------------------------- threading through lists
@@ -648,12 +937,96 @@ def backward_spec(tape: Tape, root: int) -> PVector[float]:
 
     def hand_over(adjoint: PVector[float], i: int) -> PVector[float]:
         g = adjoint[i]
-        _, inputs, local_grads, _ = node(tape, i)
+        _, inputs, local_grads, *_ = node(tape, i)
         return reduce(lambda adj, j_local: adj.set(j_local[0], adj[j_local[0]] + j_local[1] * g),
                       zip(inputs, local_grads), adjoint)
 
     start = pvector([0.0] * len(tape)).set(root, 1.0)
     return reduce(hand_over, range(root, -1, -1), start)
+
+
+class NoRuleError(TypeError):
+    """A node's op has no rule, so its local gradients exist only as floats: it can be
+    differentiated once (``backward``), not twice (``backward_on_tape``)."""
+
+
+def local_grads_on_tape(tape: Tape, i: int) -> tuple[Tape, tuple[Local, ...]]:
+    """Return ``(tape, locals)``: node ``i``'s local gradients as tape values, by its op's rule.
+
+    Each is the ``Id`` of a node holding that local gradient, or a float
+    constant. A node pushed with a name only has no rule: ``NoRuleError``.
+
+    >>> tape, (x, y) = map_tape(new(), [3.0, 4.0], var)
+    >>> tape, xy = mul(tape, x, y)
+    >>> local_grads_on_tape(tape, xy)[1]          # d(xy)/dx is node y, d(xy)/dy is node x
+    (1, 0)
+    >>> tape, sq = push(tape, "square", 9.0, (x,), (6.0,))
+    >>> local_grads_on_tape(tape, sq)
+    Traceback (most recent call last):
+    ...
+    functional_gpt.tape.NoRuleError: square: node 3 was pushed with float local gradients only, ...
+    """
+    value, inputs, local_grads, stored_op = node_tuple(tape, i)
+    if not inputs:
+        return tape, ()
+    name, params, op = op_parts(stored_op)
+    if op is None:
+        raise NoRuleError(
+            f"{name}: node {i} was pushed with float local gradients only, so it can be "
+            "differentiated once; to differentiate it again, push it with T.Op(name, rule), a "
+            "rule that puts its local gradients on the tape (see help(T.Op))")
+    tape, locals_ = op.rule(tape, i, Node(value, inputs, local_grads, name, params))
+    locals_ = tuple(locals_)
+    if len(locals_) != len(inputs):
+        raise ValueError(f"{name}: its rule gave {len(locals_)} local gradients for "
+                         f"{len(inputs)} inputs")
+    return tape, locals_
+
+
+def backward_on_tape(tape: Tape, root: int) -> tuple[Tape, PMap[int, Id]]:
+    """Return ``(tape, adjoints)``: ``backward_spec`` with the adjoints as nodes of the tape.
+
+    The same fold over the ids from ``root`` down, with ``(tape, a persistent
+    map from node id to the id of its adjoint)`` as the accumulator instead of
+    a vector of floats. Node ``i`` hands its adjoint ``g`` to each input
+    ``j`` in order: ``adjoint[j] + local * g``, pushed as tape ops, with the
+    local gradients put on the tape by the op's rule. Nodes the root does not
+    depend on are not in the map: their adjoint is 0. Each adjoint is a node
+    of the tape, so it can be differentiated again, to any order. On first
+    order its value is ``backward_spec``'s, bit for bit, wherever a rule
+    computes the float its op pushed the same way (every primitive does).
+
+    >>> tape, (x, y) = map_tape(new(), [3.0, 4.0], var)
+    >>> tape, xy = mul(tape, x, y)
+    >>> tape2, adjoints = backward_on_tape(tape, xy)     # d(xy)/dx = y, d(xy)/dy = x
+    >>> data(tape2, adjoints[x]), data(tape2, adjoints[y])
+    (4.0, 3.0)
+    >>> tape3, second = backward_on_tape(tape2, adjoints[x])   # d(d(xy)/dx)/dy = 1
+    >>> data(tape3, second[y]), x in second
+    (1.0, False)
+    """
+    op_value(tape, "backward_on_tape", root)
+
+    def hand_over(acc: tuple[Tape, PMap[int, Id]], i: int) -> tuple[Tape, PMap[int, Id]]:
+        tape, adjoint = acc
+        if i not in adjoint:  # i does not reach the root: its adjoint is 0, it hands over 0
+            return acc
+        g = adjoint[i]
+        tape, locals_ = local_grads_on_tape(tape, i)
+
+        def add_to(acc: tuple[Tape, PMap[int, Id]], j_local: tuple[int, Local]):
+            tape, adjoint = acc
+            j, local = j_local
+            tape, product = (mul(tape, local, g) if type(local) is Id
+                             else scale(tape, g, local))
+            tape, total = (add(tape, adjoint[j], product) if j in adjoint
+                           else add_constant(tape, product, 0.0))  # 0.0 + the first product
+            return tape, adjoint.set(j, total)
+
+        return reduce(add_to, zip(node(tape, i).inputs, locals_), (tape, adjoint))
+
+    tape, one = constant(tape, 1.0)
+    return reduce(hand_over, range(root, -1, -1), (tape, pmap({root: one})))
 
 
 def backward(tape: Tape, root: int) -> PVector[float]:

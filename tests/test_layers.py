@@ -259,7 +259,7 @@ def test_rmsnorm_builds_a_dot_a_scale_and_mul_scalar(xs):
     composed, ss = T.dot(tape, x, x)
     n, ss_value = len(x), T.data(composed, ss)
     local = -0.5 * (ss_value * n**-1 + L.RMS_EPS) ** -1.5 * n**-1
-    composed, scale = T.push(composed, "rms_scale", L.rms_scale(ss_value, n), (ss,), (local,))
+    composed, scale = T.push(composed, L.RMS_SCALE, L.rms_scale(ss_value, n), (ss,), (local,), (n,))
     assert L.rmsnorm(tape, x) == L.mul_scalar(composed, x, scale)
 
 

@@ -44,7 +44,7 @@ def test_reads_equal_the_plain_list(tape_and_plain, data):
     hi = data.draw(st.integers(lo, len(plain)), label="hi")
     assert T.values(tape, T.Run(lo, hi)) == tuple(node[0] for node in plain[lo:hi])
     i = data.draw(st.integers(0, len(plain) - 1), label="i")
-    assert tuple(T.node(tape, i)) == plain[i]
+    assert tuple(T.node(tape, i))[:4] == plain[i]
 
 
 @given(pushed_tapes())

@@ -1,0 +1,196 @@
+"""Gradients of gradients: ``tape_gradient``, ``hessian`` and ``hvp``, with JAX's conventions.
+
+``repl.value_and_grad`` turns a tape function into a plain function of floats whose gradient is
+floats, a dead end. ``tape_gradient(f)`` instead returns a tape function whose outputs are the
+gradient's nodes on the tape (``backward_on_tape``), so it can be differentiated again, and its
+result again, to any order. ``hessian`` and ``hvp`` are built from it and return plain floats:
+``hvp`` is one reverse pass over the gradient's nodes, without forming the Hessian.
+
+A tape function is ``f(tape, ids) -> (tape, out_id)``, as for ``value_and_grad``; the inputs of
+``hessian`` and ``hvp`` are a flat list of numbers or any tree of numbers (``trees``), and with
+``has_aux=True`` ``f`` returns ``(tape, (out_id, aux))``.
+
+>>> import functional_gpt.tape as T
+>>> def f(tape, ids):                      # f(x, y) = x*x*y + y
+...     x, y = ids
+...     tape, xx = T.mul(tape, x, x)
+...     tape, xxy = T.mul(tape, xx, y)
+...     return T.add(tape, xxy, y)
+>>> hessian(f)([3.0, 2.0])                 # [[2y, 2x], [2x, 0]]
+((4.0, 6.0), (6.0, 0.0))
+>>> hvp(f)([3.0, 2.0], [1.0, 0.0])        # its first column
+(4.0, 6.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import tape as T
+from . import trees
+from .fused_adjoints import fused_backward_on_tape
+from .tape import Tape
+
+__all__ = ["tape_gradient", "hessian", "hvp", "inputs_on_tape"]
+
+TapeFunction = Callable[[Tape, Any], tuple[Tape, Any]]
+
+
+def _out_and_aux(name: str, tape: Tape, result: Any, has_aux: bool) -> tuple[T.Id, Any]:
+    """What ``f`` returned besides its tape: one node id of this tape, and its aux."""
+    if has_aux:
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError(f"{name}: with has_aux=True, f must return (tape, (out_id, aux)), "
+                            f"not (tape, {result!r})")
+        out, aux = result
+    else:
+        out, aux = result, None
+        if isinstance(result, (tuple, list)):
+            raise TypeError(f"{name}: f returned (tape, {result!r}), not (tape, out_id): it must "
+                            "return one node, a scalar; to return more, pass has_aux=True")
+    if isinstance(out, bool) or not isinstance(out, int):
+        raise TypeError(f"{name}: f must return one node id (a scalar output), got {out!r}")
+    if not 0 <= out < len(tape):
+        raise IndexError(f"{name}: f returned node id {out!r}, which is not on its tape of "
+                         f"{len(tape)} nodes (an id of another tape?)")
+    return T.Id(out), aux
+
+
+def tape_gradient(f: TapeFunction, has_aux: bool = False) -> TapeFunction:
+    """Return the tape function ``g(tape, ids) -> (tape, grad_ids)``: f's gradient, on the tape.
+
+    ``grad_ids`` has the shape of ``ids`` and holds, for each input, the node
+    of d(out)/d(input) (a constant 0.0 where out does not depend on it). As
+    they are nodes, ``g`` is a tape function like ``f``: ``tape_gradient`` of
+    a function built from ``g`` gives third and fourth derivatives. With
+    ``has_aux=True``, ``f`` returns ``(tape, (out_id, aux))`` and ``g``
+    returns ``(tape, (grad_ids, aux))``.
+
+    >>> import functional_gpt.tape as T
+    >>> def cube(tape, ids):
+    ...     (x,) = ids
+    ...     return T.pow(tape, x, 3.0)
+    >>> def d_cube(tape, ids):                # 3x**2, as a scalar function again
+    ...     tape, (g,) = tape_gradient(cube)(tape, ids)
+    ...     return tape, g
+    >>> tape, (x,) = inputs_on_tape([2.0])
+    >>> tape, (g2,) = tape_gradient(d_cube)(tape, (x,))       # 6x
+    >>> T.data(tape, g2)
+    12.0
+    """
+
+    def gradient_on_tape(tape: Tape, ids: Any) -> tuple[Tape, Any]:
+        leaves, treedef = trees.flatten(ids)
+        T.values(tape, leaves)  # every input must be a node of this tape
+        tape, result = f(tape, ids)
+        out, aux = _out_and_aux("tape_gradient", tape, result, has_aux)
+        tape, adjoints = fused_backward_on_tape(tape, out)
+
+        def adjoint_of(tape: Tape, i: int) -> tuple[Tape, T.Id]:
+            a = adjoints.get(i)
+            return (tape, a) if a is not None else T.constant(tape, 0.0)
+
+        tape, grads = T.map_tape(tape, leaves, adjoint_of)
+        grad_ids = trees.unflatten(treedef, grads)
+        return (tape, (grad_ids, aux)) if has_aux else (tape, grad_ids)
+
+    return gradient_on_tape
+
+
+def inputs_on_tape(params: Any, tape: Tape | None = None) -> tuple[Tape, Any]:
+    """Return ``(tape, ids)``: the numbers ``params`` pushed as leaves, ids in their shape.
+
+    A flat list or tuple of numbers gives a tuple of ``Id``s; any other tree
+    of numbers is pushed by ``trees.to_tape``. On a new tape the leaves are
+    its parameters (``T.leaves``), read by slices as ``model.layout`` expects.
+
+    >>> tape, ids = inputs_on_tape([0.5, 2.0])
+    >>> ids, T.values(tape, ids)
+    ((0, 1), (0.5, 2.0))
+    >>> inputs_on_tape({"w": (1.0, 2.0)})[1]
+    {'w': (0, 1)}
+    """
+    if type(params) in (list, tuple) and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in params):
+        if tape is None or not len(tape):
+            return T.leaves(params), T.Run.of(T.as_ids(range(len(params))))
+        return T.map_tape(tape, params, T.var)
+    return trees.to_tape(T.new() if tape is None else tape, params)
+
+
+def hessian(f: TapeFunction, has_aux: bool = False) -> Callable[[Any], Any]:
+    """Return a function of plain floats giving f's n x n Hessian as a tuple of rows.
+
+    Rows and columns follow the inputs' leaves in ``trees.flatten`` order (a
+    flat list: its order). Row ``i`` is one reverse pass over the node of
+    d(out)/d(x_i). With ``has_aux=True`` the result is ``(hessian, aux)``.
+
+    >>> import functional_gpt.tape as T
+    >>> def f(tape, ids):                      # f(x, y) = x * y + exp(x)
+    ...     x, y = ids
+    ...     tape, xy = T.mul(tape, x, y)
+    ...     tape, ex = T.exp(tape, x)
+    ...     return T.add(tape, xy, ex)
+    >>> hessian(f)([0.0, 5.0])                 # [[exp(x), 1], [1, 0]]
+    ((1.0, 1.0), (1.0, 0.0))
+    """
+
+    def hessian_of(params: Any) -> Any:
+        tape, ids = inputs_on_tape(params)
+        leaves = trees.flatten(ids)[0]
+        tape, result = tape_gradient(f, has_aux)(tape, ids)
+        grad_ids, aux = result if has_aux else (result, None)
+        rows = []  # local transient, frozen into a tuple below
+        for g in trees.flatten(grad_ids)[0]:
+            adjoint = T.backward_as_tuple(tape, g)
+            rows.append(tuple([adjoint[j] for j in leaves]))
+        return (tuple(rows), aux) if has_aux else tuple(rows)
+
+    return hessian_of
+
+
+def hvp(f: TapeFunction, has_aux: bool = False) -> Callable[[Any, Any], Any]:
+    """Return a function of plain floats giving the Hessian of ``f`` at ``xs`` times ``vs``.
+
+    ``vs`` has the shape of ``xs``, and so has the result. It is the gradient
+    of ``g . vs`` with ``g`` f's gradient on the tape: one forward pass, one
+    backward pass on the tape and one ordinary backward pass, never the n x n
+    Hessian. With ``has_aux=True`` the result is ``(product, aux)``.
+
+    >>> import functional_gpt.tape as T
+    >>> def f(tape, ids):                      # f(x, y) = x**2 * y
+    ...     x, y = ids
+    ...     tape, xx = T.mul(tape, x, x)
+    ...     return T.mul(tape, xx, y)
+    >>> hvp(f)([1.0, 2.0], [1.0, 1.0])         # [[2y, 2x], [2x, 0]] @ [1, 1]
+    (6.0, 2.0)
+    >>> hvp(f)([1.0, 2.0], [1.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: hvp: vs has 1 numbers for 2 inputs; give one per input, in the inputs' shape
+    """
+
+    def hvp_of(params: Any, vs: Any) -> Any:
+        tape, ids = inputs_on_tape(params)
+        leaves, treedef = trees.flatten(ids)
+        v_leaves = _matching_leaves("hvp", vs, treedef, len(leaves))
+        tape, result = tape_gradient(f, has_aux)(tape, ids)
+        grad_ids, aux = result if has_aux else (result, None)
+        tape, g_dot_v = T.weighted_sum(tape, trees.flatten(grad_ids)[0], v_leaves)
+        adjoint = T.backward_as_tuple(tape, g_dot_v)
+        product = trees.unflatten(treedef, [adjoint[j] for j in leaves])
+        return (product, aux) if has_aux else product
+
+    return hvp_of
+
+
+def _matching_leaves(name: str, vs: Any, treedef: trees.TreeDef, n: int) -> Sequence[float]:
+    """The numbers of ``vs``, which must be shaped as the inputs (n leaves)."""
+    v_leaves, v_def = trees.flatten(vs)
+    if len(v_leaves) != n:
+        raise ValueError(f"{name}: vs has {len(v_leaves)} numbers for {n} inputs; give one per "
+                         "input, in the inputs' shape")
+    if v_def != treedef and not (type(vs) in (list, tuple) and treedef.kind == "tuple"):
+        raise ValueError(f"{name}: vs is shaped {v_def}, the inputs {treedef}")
+    return v_leaves
