@@ -35,7 +35,8 @@ The whole truth, in five answers:
 - **A layer** is primitives fused into fewer nodes (``layers.py``). ``layers.linear`` is one
   ``dot`` node per row of ``w``: forward ``y_k = w_k . x``; backward, the local gradients of
   row ``k`` are ``x``'s values for ``w_k`` and ``w_k``'s values for ``x``, so ``backward``
-  hands ``g_k * x`` to ``w_k`` and ``g_k * w_k`` to ``x``. The rows are stored as one Block.
+  hands ``g_k * x`` to ``w_k`` and ``g_k * w_k`` to ``x``. The rows are stored as one Block
+  (with a bias, each row is one ``dot_add`` node that also hands ``g_k`` to ``b_k``).
 - **A training step** (``train.train_step``) pushes the loss onto the tape of parameters
   (``model.doc_loss``), runs ``backward_as_tuple`` from it, takes an Adam step on the
   parameters' gradients and hands the new values to the next step with ``update``.
@@ -250,9 +251,9 @@ def push(
 
     Every primitive below is its forward value plus its local gradients
     handed to ``push``, and so is any op of your own. The arguments come in
-    this order: the op's name first (every error names it), then the node's
-    three numbers-and-ids fields in ``Node``'s order, ``value``, ``inputs``,
-    ``local_grads``; the stored ``Node`` holds the op last. ``push`` checks
+    this order: the op's name first (every error names it), then ``value``,
+    ``inputs`` and ``local_grads``, in ``Node``'s order; the stored ``Node``
+    holds the op last. ``push`` checks
     what a custom op can get wrong: one local gradient per input, inputs that
     are already on the tape (so never the new node itself), and finite
     numbers only, for the value and every local gradient. It keeps copies
