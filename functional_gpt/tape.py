@@ -118,8 +118,8 @@ class Node(NamedTuple):
 
     The fields, in this order: ``value``, ``inputs`` (the ids of the nodes it
     reads), ``local_grads`` (one per input, in the same order) and ``op`` (the
-    name of the operation, for people and pictures: ``backward`` never reads
-    it). ``push`` takes the same four in another order, the op first:
+    name of the operation, for people, pictures and tools: ``backward`` never
+    reads it). ``push`` takes the same four in another order, the op first:
     ``push(tape, op, value, inputs, local_grads)``.
 
     >>> Node(6.0, (0, 1), (3.0, 2.0), "mul")
@@ -253,11 +253,11 @@ def push(
     handed to ``push``, and so is any op of your own. The arguments come in
     this order: the op's name first (every error names it), then ``value``,
     ``inputs`` and ``local_grads``, in ``Node``'s order; the stored ``Node``
-    holds the op last. ``push`` checks
-    what a custom op can get wrong: one local gradient per input, inputs that
-    are already on the tape (so never the new node itself), and finite
-    numbers only, for the value and every local gradient. It keeps copies
-    (tuples) of ``inputs`` and ``local_grads``, never the caller's lists.
+    holds the op last. ``push`` checks what a custom op can get wrong: one
+    local gradient per input, inputs that are already on the tape (so never
+    the new node itself), and finite numbers only, for the value and every
+    local gradient. It keeps copies (tuples) of ``inputs`` and
+    ``local_grads``, never the caller's lists.
 
     >>> tape, x = var(new(), 2.0)
     >>> tape, sq = push(tape, "square", 4.0, (x,), (4.0,))   # d(x*x)/dx = 2x

@@ -1,4 +1,4 @@
-"""How a tape is stored: a persistent map from node ids to nodes, laid out for speed.
+"""How a tape is stored: a persistent vector of nodes (node i at index i), laid out for speed.
 
 ``tape.py`` says what a tape is: node ``i`` is a value, the ids of its inputs and a local
 gradient for each, and pushing returns a new tape with the old one unchanged. This module says
@@ -22,9 +22,12 @@ the values live. The tricks, and why each is exact:
 - **Plain tuples**, not NamedTuples: CPython's garbage collector stops tracking a tuple of numbers
   and strings once it has seen it, but walks a NamedTuple at every collection.
 
-Every read gives what the plain map would give: ``tape.nodes`` is every node as one pvector of
+Every read gives what the plain vector would give: ``tape.nodes`` is every node as one pvector of
 ``(value, inputs, local_grads, op)`` tuples, the plain twin; ``tests/test_tape_storage.py``
-checks the reads, Blocks and Runs against it on random tapes.
+checks the reads, Blocks and Runs against it on random tapes. Only this module and
+``fast_backward`` touch ``base``, ``chunks`` and ``tail``: the layers and training read a tape
+through the documented functions here (``op_values``, ``matrix_values``, ``parameter_values``),
+which ``tape`` re-exports.
 
 >>> tape = leaves([0.5, 2.0])
 >>> tape, ids = push_many(tape, [(1.0, (0, 1), (2.0, 0.5), "mul")])
@@ -348,7 +351,7 @@ class Tape:
 
     @property
     def nodes(self) -> PVector[NodeTuple]:
-        """Every node, in id order, as one pvector of plain tuples: the plain map."""
+        """Every node, in id order, as one pvector of plain tuples: the plain vector."""
         every: list[NodeTuple] = [(x, (), (), "var") for x in self.base]  # local transient
         every.extend(map(_unfold, entries(self)))
         return pvector(every)
