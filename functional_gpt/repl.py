@@ -32,9 +32,13 @@ from . import tape as T
 from . import trees
 from .tape_html import HTML_ITEMS, HTML_ROWS, wengert_html
 from .tape_storage import Tape, finite_number
+from .transforms import hessian, hvp, tape_gradient
 
 __all__ = [
     "value_and_grad",
+    "tape_gradient",  # gradients of gradients, from transforms (see there)
+    "hessian",
+    "hvp",
     "gradient",
     "GradCheck",
     "check_grads",
@@ -381,4 +385,4 @@ def html_table(tape: Tape, max_rows: int = HTML_ROWS) -> str:
     >>> html_table(tape) == tape._repr_html_()
     True
     """
-    return wengert_html(repr(tape), len(tape), partial(T.node, tape), max_rows)
+    return wengert_html(repr(tape), len(tape), partial(T.node, tape), max_rows)  # type: ignore[arg-type]
