@@ -34,15 +34,27 @@ bit for bit, and their own derivatives to rounding.
 
 from __future__ import annotations
 
+from itertools import compress
 from math import isfinite
+from collections.abc import Sequence
 from typing import Any
 
 from pyrsistent import PMap, pmap
 
 from . import tape as T
-from .tape_storage import Tape, appended, op_value, parameter_values
+from .exact_folds import fold_dot, fold_dots
+from .tape_storage import (
+    Block,
+    Tape,
+    appended,
+    block_member,
+    block_nodes,
+    entries,
+    op_value,
+    parameter_values,
+)
 
-__all__ = ["fused_backward_on_tape", "ADJOINT"]
+__all__ = ["fused_backward_on_tape", "adjoints_on_tape", "ADJOINT"]
 
 
 def fused_backward_on_tape(tape: Tape, root: int) -> tuple[Tape, PMap[int, T.Id]]:
@@ -58,76 +70,242 @@ def fused_backward_on_tape(tape: Tape, root: int) -> tuple[Tape, PMap[int, T.Id]
     >>> T.data(fused, adjoints[x]) == T.backward(tape, s)[x]
     True
     """
-    op_value(tape, "backward_on_tape", root)
-    # Pass 1, from the root down: each reached node's local gradients by its op's rule, pushed
-    # on the tape, and the contributions (factor, consumer) each input receives, in fold order.
-    received: dict[int, list[tuple[Any, int]]] = {}  # local transient
-    reached = [root]  # local transient: the nodes with an adjoint, highest id first
-    for i in range(root, -1, -1):
-        if i != root and i not in received:
-            continue
-        if i != root:
-            reached.append(i)
-        tape, locals_ = T.local_grads_on_tape(tape, i)
-        if locals_:
-            for j, local in zip(T.node(tape, i).inputs, locals_):
-                received.setdefault(j, []).append((local, i))
-    # Pass 2: the adjoints, as one batch after the rules' nodes.
-    values = list(parameter_values(tape, len(tape)))  # local transient: every value by id
-    first = len(tape)
-    batch: list[tuple[Any, ...]] = [(1.0, (), (), "const")]  # local transient; the root's 1.0
-    values.append(1.0)
-    adjoint = {root: first}  # local transient
-    for i in reached[1:]:
-        contributions = received[i]
-        if len(contributions) == 1:
-            local, consumer = contributions[0]
-            g = adjoint[consumer]
-            if type(local) is float and local == 1.0 and values[g]:
-                adjoint[i] = g  # 0.0 + 1.0 * g is g
-                continue
-        total = 0.0
-        inputs: list[int] = []  # local
-        local_grads: list[float] = []  # local
-        has_node_factor: list[int] = []  # local
-        for local, consumer in contributions:
-            g = adjoint[consumer]
-            gv = values[g]
-            if type(local) is T.Id:
-                fv = values[local]
-                inputs += (g, local)
-                local_grads += (fv, gv)
-                has_node_factor.append(1)
-            else:
-                fv = local
-                inputs.append(g)
-                local_grads.append(fv)
-                has_node_factor.append(0)
-            total += fv * gv
-        adjoint[i] = len(values)
-        values.append(total)
-        batch.append((total, tuple(inputs), tuple(local_grads),
-                      T.op_to_store(ADJOINT, has_node_factor)))
-        if not isfinite(total):
-            raise T.NonFiniteError(f"backward_on_tape: the adjoint of node {i} overflows")
-    tape = appended(tape, tuple(batch))
+    tape, adjoint = adjoints_on_tape(tape, root)
     return tape, pmap({i: T.Id(a) for i, a in adjoint.items()})
 
 
-def _adjoint_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[Any, ...]]:
-    """An adjoint ``sum of f_k * g_k``: d/dg_k = f_k (a node, or the float constant pushed with
-    it), and d/df_k = g_k. ``params`` says which contributions have a node as their factor."""
-    locals_: list[Any] = []  # local transient
-    position = 0
-    for has_node in n.params:
-        if has_node:
-            g, f = n.inputs[position : position + 2]
-            locals_ += (T.Id(f), T.Id(g))
-            position += 2
+def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
+    """Return ``fused_backward_on_tape``'s result with its map as a new dict of plain ids, which
+    the caller owns: what ``transforms`` reads, without building a persistent map.
+
+    >>> import functional_gpt.tape as T
+    >>> tape, (x, y) = T.map_tape(T.new(), [3.0, 4.0], T.var)
+    >>> tape, xy = T.mul(tape, x, y)
+    >>> tape2, adjoints = adjoints_on_tape(tape, xy)
+    >>> adjoints, T.values(tape2, [adjoints[0], adjoints[1]])
+    ({2: 3, 1: 4, 0: 5}, (4.0, 3.0))
+    """
+    op_value(tape, "backward_on_tape", root)
+    # Pass 1, from the root down: each reached node's local gradients by its op's rule, pushed
+    # on the tape, and the contributions (factor, consumer) each input receives, in fold order.
+    # The nodes up to ``root`` are read from the tape passed in, which no push changes.
+    nb = len(tape.base)
+    stored = entries(tape)[: max(0, root - nb + 1)]  # local: the entries up to the root
+    # For each input j: the factors it receives and the consumers they come from, in fold order.
+    factors: dict[int, list[Any]] = {}  # local transient
+    consumers: dict[int, list[int]] = {}  # local transient
+    reached = [root]  # local transient: the nodes with an adjoint, highest id first
+    # Rows of parameters that mirrored blocks read as their own ids (a weight matrix's rows):
+    # for each, the (member, common ids) it receives from, in fold order.
+    rows: dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]] = {}  # local transient
+    built_in = T.built_in_ops()
+
+    parts: dict[Any, tuple[str, tuple[Any, ...], T.Op | None]] = {}  # local cache
+
+    def rule_of(tape: Tape, i: int, node: tuple[Any, ...]) -> tuple[Tape, tuple[Any, ...]]:
+        value, inputs, local_grads, stored_op = node
+        try:
+            found = parts.get(stored_op)
+            if found is None:
+                found = parts[stored_op] = T.op_parts(stored_op)
+        except TypeError:  # params that cannot be hashed: not cached
+            found = T.op_parts(stored_op)
+        name, params, op = found
+        if op is not None and built_in.get(name) is op:  # trusted: ints are ids, floats constants
+            return op.rule(tape, i, T.Node(value, inputs, local_grads, name, params))
+        return T.local_grads_on_tape(tape, i)  # checked, or NoRuleError
+
+    def receive(i: int, inputs: Sequence[int], locals_: Sequence[Any]) -> None:
+        for j, local in zip(inputs, locals_):
+            if j in factors:
+                factors[j].append(local)
+                consumers[j].append(i)
+            else:
+                factors[j] = [local]
+                consumers[j] = [i]
+
+    i = root
+    while i >= nb:
+        if i != root and i not in factors:
+            i -= 1
+            continue
+        value, inputs, local_grads, stored_op = stored[i - nb]
+        if type(inputs) is not Block:
+            if i != root:
+                reached.append(i)
+            if inputs:
+                tape, locals_ = rule_of(tape, i, stored[i - nb])
+                receive(i, inputs, locals_)
+            i -= 1
+            continue
+        # A Block's members first..i (``local_grads`` holds member i's index), read together.
+        block, first = inputs, i - local_grads
+        own_rows, _, common, _ = block
+        members = [m for m in range(i, first - 1, -1) if m == root or m in factors]  # local
+        reached.extend(m for m in members if m != root)
+        handed = []  # local: (member, its inputs, its local gradients on the tape)
+        common_set = set(common)  # local
+        mirrored = len(common_set) == len(common)  # each member's rule gives the block's ids
+        # back swapped: its own ids for the common ones and the other way round. A member whose
+        # rule is ``swapped_halves`` (a dot's) does that by definition, and is not called.
+        stored_op = stored[i - nb][3]
+        _, _, op = T.op_parts(stored_op)
+        dots = (op is not None and op.rule is T.swapped_halves and built_in.get(op.name) is op
+                and all([stored[m - nb][3] == stored_op for m in members]))
+        for m in members:
+            k = m - first
+            own = own_rows[k]
+            if dots and len(own) == len(common):
+                mirrored = mirrored and common_set.isdisjoint(own)
+                handed.append((m, own, None))  # its inputs own + common, its locals swapped
+                continue
+            node = block_member(block, k, stored[m - nb][0], stored[m - nb][3])
+            tape, locals_ = rule_of(tape, m, node)
+            mirrored = (mirrored and tuple(locals_[: len(own)]) == common
+                        and tuple(locals_[len(own):]) == own and common_set.isdisjoint(own))
+            handed.append((m, node[1], locals_))
+        if not mirrored:
+            for m, inputs_m, locals_ in handed:
+                if locals_ is None:
+                    inputs_m, locals_ = inputs_m + common, common + inputs_m
+                receive(m, inputs_m, locals_)
+        else:  # the common ids column by column: the same contributions in the same order
+            for m, _, _ in handed:
+                own = own_rows[m - first]
+                if own and max(own) < nb:  # a row of parameters: kept whole, for pass 2
+                    rows.setdefault(tuple(own), []).append((m, common))
+                else:
+                    receive(m, own, common)
+            columns = zip(*[own_rows[m - first] for m in members])
+            for j, column in zip(common, columns):
+                if j in factors:
+                    factors[j].extend(column)
+                    consumers[j].extend(members)
+                else:
+                    factors[j] = list(column)
+                    consumers[j] = list(members)
+        i = first - 1
+    _rows_apart(rows, factors, consumers)
+    reached += sorted((i for i in factors if i < nb), reverse=True)  # the base's leaves
+    # Pass 2: the adjoints, as one batch after the rules' nodes. Adjoint j is the left fold of
+    # the products of its factors with its consumers' adjoints: the spec's sum, in its order.
+    values = list(parameter_values(tape, len(tape)))  # local transient: every value by id
+    value_at = values.__getitem__
+    first = len(tape)
+    batch: list[Any] = [(1.0, (), (), "const")]  # local transient; the root's 1.0
+    values.append(1.0)
+    adjoint = {root: first}  # local transient
+    adjoint_at = adjoint.__getitem__
+    group: list[int] = []  # local: consecutive nodes whose factors are nodes, same consumers
+
+    def flush() -> None:  # push the group's adjoints: a dot each, as one Block if several
+        if not group:
+            return
+        gs = tuple(map(adjoint_at, consumers[group[0]]))
+        gvs = tuple(map(value_at, gs))
+        rows = [tuple(factors[i]) for i in group]  # local
+        row_values = [tuple(map(value_at, row)) for row in rows]  # local
+        totals = fold_dots(gvs, row_values)
+        if not all(map(isfinite, totals)):
+            bad = next(i for i, t in zip(group, totals) if not isfinite(t))
+            raise T.NonFiniteError(f"backward_on_tape: the adjoint of node {bad} overflows")
+        start = len(values)
+        adjoint.update(zip(group, range(start, start + len(group))))
+        values.extend(totals)
+        if len(group) == 1:  # d/df = g, d/dg = f: the dot of the factors with the g's
+            batch.append((totals[0], (*rows[0], *gs), (*gvs, *row_values[0]), "dot"))
         else:
-            locals_.append(n.local_grads[position])
-            position += 1
-    return tape, tuple(locals_)
+            batch.extend(block_nodes("dot", totals, Block(tuple(rows), gvs, gs,
+                                                          tuple(row_values))))
+        group.clear()
+
+    for i in reached[1:]:
+        fs = factors[i]
+        kinds = set(map(type, fs))  # local
+        if float not in kinds:  # every factor a node (a dot, a mul): the common case
+            if group and i == group[-1] - 1 and consumers[i] == consumers[group[0]]:
+                group.append(i)
+                continue
+            flush()
+            group.append(i)
+            continue
+        flush()
+        gs = tuple(map(adjoint_at, consumers[i]))
+        gvs = tuple(map(value_at, gs))
+        if len(kinds) == 1:  # every factor a float constant (an add, a sum, a scale)
+            if len(fs) == 1 and fs[0] == 1.0 and gvs[0]:
+                adjoint[i] = gs[0]  # 0.0 + 1.0 * g is g
+                continue
+            total = fold_dot(fs, gvs)
+            entry = (total, gs, tuple(fs), "weighted_sum")  # d/dg = f, a constant
+        else:  # some of each
+            is_node = [type(f) is not float for f in fs]  # local
+            fvs = [values[f] if n else f for f, n in zip(fs, is_node)]  # local
+            total = fold_dot(fvs, gvs)
+            entry = (total, (*gs, *compress(fs, is_node)), (*fvs, *compress(gvs, is_node)),
+                     ("adjoint", *map(int, is_node)))
+        if not isfinite(total):
+            raise T.NonFiniteError(f"backward_on_tape: the adjoint of node {i} overflows")
+        adjoint[i] = len(values)
+        values.append(total)
+        batch.append(entry)
+    flush()
+    for own, received in rows.items():  # a row of parameters: its adjoints as one Block
+        gs = tuple([adjoint[m] for m, _ in received])
+        gvs = tuple(map(value_at, gs))
+        id_rows = tuple(zip(*[common for _, common in received]))  # per parameter, its factors
+        value_rows = tuple([tuple(map(value_at, r)) for r in id_rows])
+        totals = fold_dots(gvs, value_rows)
+        if not all(map(isfinite, totals)):
+            bad = next(i for i, t in zip(own, totals) if not isfinite(t))
+            raise T.NonFiniteError(f"backward_on_tape: the adjoint of node {bad} overflows")
+        start = len(values)
+        adjoint.update(zip(own, range(start, start + len(own))))
+        values.extend(totals)
+        batch.extend(block_nodes("dot", totals, Block(id_rows, gvs, gs, value_rows)))
+    return appended(tape, tuple(batch)), adjoint
+
+
+def _rows_apart(
+    rows: dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]],
+    factors: dict[int, list[Any]], consumers: dict[int, list[int]],
+) -> None:
+    """Move into ``factors`` and ``consumers`` (in place: both are the caller's locals) every row
+    that shares an id with another row or with them, so that each id is received in one place;
+    their contributions are then put back in fold order, the highest consumer first."""
+    seen: dict[int, int] = {}  # local: id -> how many rows hold it
+    for own in rows:
+        for j in own:
+            seen[j] = seen.get(j, 0) + 1
+    apart = [own for own in rows if any(seen[j] > 1 or j in factors for j in own)]  # local
+    touched: set[int] = set()  # local
+    for own in apart:
+        for m, common in rows.pop(own):
+            for j, x in zip(own, common):
+                factors.setdefault(j, []).append(x)
+                consumers.setdefault(j, []).append(m)
+                touched.add(j)
+    for j in touched:  # a stable sort: one consumer's contributions keep their input order
+        pairs = sorted(zip(consumers[j], factors[j]), key=lambda p: -p[0])
+        consumers[j] = [m for m, _ in pairs]
+        factors[j] = [f for _, f in pairs]
+
+
+def _adjoint_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[Any, ...]]:
+    """An adjoint ``fold_dot(f, g)``: its inputs are the g's, then the f's that are nodes;
+    ``params`` marks which f's are nodes. d/dg_k = f_k (that node, or the float constant
+    pushed with it) and d/df_k = g_k."""
+    gs = n.inputs[: len(n.params)]
+    node_factors = iter(n.inputs[len(n.params):])
+    locals_: list[Any] = []  # local transient
+    g_of_node_factors: list[int] = []  # local transient
+    for k, is_node in enumerate(n.params):
+        if is_node:
+            locals_.append(next(node_factors))
+            g_of_node_factors.append(gs[k])
+        else:
+            locals_.append(n.local_grads[k])
+    return tape, (*locals_, *g_of_node_factors)
 
 
 ADJOINT = T.defop("adjoint", _adjoint_rule)

@@ -40,6 +40,7 @@ __all__ = [
     "vector_add",
     "vector_mul",
     "vector_relu",
+    "vector_scale",
     "linear",
     "scaled_dots",
     "attention",
@@ -288,8 +289,7 @@ def _scaled_dot_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[T.Id, .
     """A logit ``(q . k) * scale`` reads k, then q: d/dk_j = q_j * scale, d/dq_j = k_j * scale."""
     (scale,) = n.params
     half = len(n.inputs) // 2
-    return T.map_tape(tape, T.as_ids(n.inputs[half:] + n.inputs[:half]),
-                      lambda t, x: T.scale(t, x, scale))
+    return vector_scale(tape, n.inputs[half:] + n.inputs[:half], scale)
 
 
 SCALED_DOT = T.defop("scaled_dot", _scaled_dot_rule)
@@ -383,6 +383,22 @@ def vector_mul(tape: Tape, xs: Sequence[int], s: int) -> tuple[Tape, tuple[int, 
     return T.push_many(tape, [
         (a * sv, (i, s), (sv, a), "mul")
         for i, a in zip(xs, T.op_values(tape, "mul", xs))
+    ])
+
+
+def vector_scale(tape: Tape, xs: Sequence[int], c: float) -> tuple[Tape, tuple[int, ...]]:
+    """Return ``(tape, xs * c)`` for the plain number ``c``: the nodes of mapping ``T.scale``.
+
+    >>> tape, xs = T.map_tape(T.new(), [1.0, 2.0], T.var)
+    >>> tape, ys = vector_scale(tape, xs, -0.5)
+    >>> T.values(tape, ys), T.node(tape, ys[0]).local_grads
+    ((-0.5, -1.0), (-0.5,))
+    """
+    xs = tuple(xs)
+    c = T.finite_number("scale", c)
+    local = (c,)
+    return T.push_many(tape, [
+        (a * c, (i,), local, "scale") for i, a in zip(xs, T.op_values(tape, "scale", xs))
     ])
 
 
@@ -490,13 +506,11 @@ def _softmax_nodes(logits: tuple[int, ...], probs: Sequence[float], first: int) 
 def _softmax_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[T.Id, ...]]:
     """d p_i / d logit_j = p_i - p_i * p_j where j = i, else -(p_i * p_j): the outputs' nodes."""
     (first,) = n.params
-    p_i, me = T.Id(i), i - first
-
-    def local(tape: Tape, j: int) -> tuple[Tape, T.Id]:
-        tape, p_i_p_j = T.mul(tape, p_i, T.Id(first + j))
-        return T.sub(tape, p_i, p_i_p_j) if j == me else T.neg(tape, p_i_p_j)
-
-    return T.map_tape(tape, range(len(n.inputs)), local)
+    me = i - first
+    tape, p_j_p_i = vector_mul(tape, T.Run(first, first + len(n.inputs)), i)
+    tape, minus = vector_scale(tape, p_j_p_i, -1.0)  # -(p_i * p_j): times -1.0 is exact
+    tape, diagonal = T.sub(tape, T.Id(i), T.Id(p_j_p_i[me]))
+    return tape, minus[:me] + (diagonal,) + minus[me + 1:]
 
 
 SOFTMAX = T.defop("softmax", _softmax_rule)

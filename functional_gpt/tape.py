@@ -56,8 +56,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import reduce
+from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
 from pyrsistent import PMap, PVector, pmap, pvector
@@ -94,9 +95,14 @@ __all__ = [
     "Node", "Id", "as_ids", "operand", "new", "node", "data", "values", "push", "var",
     "constant",
     "add", "sub", "mul", "div", "neg", "scale", "add_constant", "pow", "log", "exp",
-    "relu", "tanh", "sigmoid", "sqrt", "abs", "sum", "dot", "weighted_sum",
+    "relu", "tanh", "sigmoid", "sqrt", "abs", "sum", "dot", "weighted_sum", "reciprocal",
     "map_tape", "zip_map_tape", "backward_spec", "backward", "grad",
     "reset", "update",
+    # ... and the second order: each op's rule, and the backward pass onto the tape
+    "Op", "Local", "Rule", "defop", "built_in_ops", "constant_locals", "swapped_halves",
+    "op_to_store", "op_parts", "NoRuleError", "local_grads_on_tape", "backward_on_tape",
+    "ADD", "SUB", "MUL", "DIV", "NEG", "SCALE", "ADD_CONSTANT", "POW", "LOG", "EXP", "RELU",
+    "TANH", "SIGMOID", "SQRT", "ABS", "SUM", "DOT", "WEIGHTED_SUM", "RECIPROCAL",
     # only re-exported: from tape_storage (how a tape is stored) ...
     "Tape", "NonFiniteError", "Block", "Run", "RunMatrix", "CHUNK", "Entry", "leaves",
     "op_value", "op_values", "matrix_values", "parameter_values", "push_many", "push_block",
@@ -312,6 +318,16 @@ def defop(name: str, rule: Rule) -> Op:
     return op
 
 
+def built_in_ops() -> Mapping[str, Op]:
+    """Return the built-in ops by name, read-only: this module's primitives and, once imported,
+    the fused ops of ``layers`` (and the ``adjoint`` of ``fused_adjoints``).
+
+    >>> built_in_ops()["exp"] is EXP, "square" in built_in_ops()
+    (True, False)
+    """
+    return MappingProxyType(_BUILT_IN)
+
+
 def constant_locals(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[float, ...]]:
     """The rule of an op whose local gradients are constants: the floats pushed with the node.
 
@@ -505,10 +521,10 @@ def mul(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
     return push(tape, MUL, va * vb, (a, b), (vb, va))
 
 
-def _mul_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Id, Id]]:
+def _mul_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[int, int]]:
     """d(a*b)/da is b and d(a*b)/db is a: the other operand's node, no new node."""
     a, b = n.inputs
-    return tape, (Id(b), Id(a))
+    return tape, (b, a)
 
 
 MUL = defop("mul", _mul_rule)
@@ -678,9 +694,9 @@ def exp(tape: Tape, a: Id) -> tuple[Tape, Id]:
     return push(tape, EXP, e, (a,), (e,))
 
 
-def _exp_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Id]]:
+def _exp_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[int]]:
     """d(e**a)/da = e**a: the node itself."""
-    return tape, (Id(i),)
+    return tape, (i,)
 
 
 EXP = defop("exp", _exp_rule)
@@ -842,7 +858,7 @@ def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, Id]:
     return push(tape, DOT, fold_dot(vx, vy), xs + ys, (*vy, *vx))
 
 
-def swapped_halves(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Id, ...]]:
+def swapped_halves(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[int, ...]]:
     """The rule of a dot of ``xs`` and ``ys`` (inputs ``xs + ys``): d/dx_k = y_k, d/dy_k = x_k,
     the other operand's nodes, no new node. Layers' dot blocks are read by it too.
 
@@ -852,7 +868,7 @@ def swapped_halves(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[Id, ...]]:
     (2, 3, 0, 1)
     """
     half = len(n.inputs) // 2
-    return tape, as_ids(n.inputs[half:] + n.inputs[:half])
+    return tape, n.inputs[half:] + n.inputs[:half]
 
 
 DOT = defop("dot", swapped_halves)
@@ -987,6 +1003,8 @@ def local_grads_on_tape(tape: Tape, i: int) -> tuple[Tape, tuple[Local, ...]]:
 
     Each is the ``Id`` of a node holding that local gradient, or a float
     constant. A node pushed with a name only has no rule: ``NoRuleError``.
+    The built-in rules give node ids as plain ints (cheaper); a rule of your
+    own must give ``Id``s, so that no number is read as a node.
 
     >>> tape, (x, y) = map_tape(new(), [3.0, 4.0], var)
     >>> tape, xy = mul(tape, x, y)
@@ -1007,12 +1025,26 @@ def local_grads_on_tape(tape: Tape, i: int) -> tuple[Tape, tuple[Local, ...]]:
             f"{name}: node {i} was pushed with float local gradients only, so it can be "
             "differentiated once; to differentiate it again, push it with T.Op(name, rule), a "
             "rule that puts its local gradients on the tape (see help(T.Op))")
-    tape, locals_ = op.rule(tape, i, Node(value, inputs, local_grads, name, params))
-    locals_ = tuple(locals_)
-    if len(locals_) != len(inputs):
-        raise ValueError(f"{name}: its rule gave {len(locals_)} local gradients for "
+    tape, given = op.rule(tape, i, Node(value, inputs, local_grads, name, params))
+    given = tuple(given)
+    if len(given) != len(inputs):
+        raise ValueError(f"{name}: its rule gave {len(given)} local gradients for "
                          f"{len(inputs)} inputs")
-    return tape, locals_
+    built_in = _BUILT_IN.get(name) is op
+    return tape, tuple([_local(tape, name, x, built_in) for x in given])
+
+
+def _local(tape: Tape, name: str, x: Any, built_in: bool) -> Local:
+    """One local gradient a rule gave: an Id (a built-in rule's plain int too) or a float."""
+    if type(x) is Id or (built_in and type(x) is int):
+        op_value(tape, name, x)
+        return Id(x)
+    if type(x) is float:
+        return x
+    if isinstance(x, int) and not isinstance(x, bool):
+        raise TypeError(f"{name}: its rule gave {x!r}, a plain int; give T.Id({x}) for node "
+                        f"{x} or {float(x)!r} for the number")
+    raise TypeError(f"{name}: its rule gave {x!r}; give a node's Id or a float constant")
 
 
 def backward_on_tape(tape: Tape, root: int) -> tuple[Tape, PMap[int, Id]]:

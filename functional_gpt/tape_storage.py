@@ -571,8 +571,14 @@ def checked_ids(tape: Tape, op: str, ids: Iterable[int]) -> tuple[int, ...]:
     """
     ids = tuple(ids)
     n = len(tape)
-    if not ids or (set(map(type, ids)) == {int} and min(ids) >= 0 and max(ids) < n):
+    if not ids:
         return ids
+    types = set(map(type, ids))
+    if types == {int} and min(ids) >= 0 and max(ids) < n:
+        return ids
+    if (bool not in types and all(issubclass(t, int) for t in types)  # tape.Id is an int
+            and min(ids) >= 0 and max(ids) < n):
+        return tuple(map(int, ids))
     return tuple([_as_id(tape, op, i) for i in ids])
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from . import tape as T
 from . import trees
-from .fused_adjoints import fused_backward_on_tape
+from .fused_adjoints import adjoints_on_tape
 from .tape import Tape
 
 __all__ = ["tape_gradient", "hessian", "hvp", "inputs_on_tape"]
@@ -81,21 +81,29 @@ def tape_gradient(f: TapeFunction, has_aux: bool = False) -> TapeFunction:
     """
 
     def gradient_on_tape(tape: Tape, ids: Any) -> tuple[Tape, Any]:
-        leaves, treedef = trees.flatten(ids)
+        leaves, rebuild = _leaves_of(ids)
         T.values(tape, leaves)  # every input must be a node of this tape
         tape, result = f(tape, ids)
         out, aux = _out_and_aux("tape_gradient", tape, result, has_aux)
-        tape, adjoints = fused_backward_on_tape(tape, out)
-
-        def adjoint_of(tape: Tape, i: int) -> tuple[Tape, T.Id]:
-            a = adjoints.get(i)
-            return (tape, a) if a is not None else T.constant(tape, 0.0)
-
-        tape, grads = T.map_tape(tape, leaves, adjoint_of)
-        grad_ids = trees.unflatten(treedef, grads)
+        tape, adjoints = adjoints_on_tape(tape, out)
+        found = list(map(adjoints.get, leaves))  # local
+        if None in found:  # the inputs out does not depend on share one constant 0.0
+            tape, zero = T.constant(tape, 0.0)
+            found = [zero if a is None else a for a in found]
+        grads = T.as_ids(found)
+        grad_ids = rebuild(grads)
         return (tape, (grad_ids, aux)) if has_aux else (tape, grad_ids)
 
     return gradient_on_tape
+
+
+def _leaves_of(ids: Any) -> tuple[Sequence[int], Callable[[Sequence[Any]], Any]]:
+    """The leaves of a tree of ids, and how to put a tree of that shape back together; a flat
+    tuple of ids (a ``Run`` too) is its own leaves and comes back as a tuple."""
+    if type(ids) in (tuple, T.Run) and set(map(type, ids)) == {T.Id}:
+        return ids, tuple
+    leaves, treedef = trees.flatten(ids)
+    return leaves, lambda xs: trees.unflatten(treedef, xs)
 
 
 def inputs_on_tape(params: Any, tape: Tape | None = None) -> tuple[Tape, Any]:
@@ -111,8 +119,7 @@ def inputs_on_tape(params: Any, tape: Tape | None = None) -> tuple[Tape, Any]:
     >>> inputs_on_tape({"w": (1.0, 2.0)})[1]
     {'w': (0, 1)}
     """
-    if type(params) in (list, tuple) and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in params):
+    if type(params) in (list, tuple) and set(map(type, params)) <= {int, float}:
         if tape is None or not len(tape):
             return T.leaves(params), T.Run.of(T.as_ids(range(len(params))))
         return T.map_tape(tape, params, T.var)
@@ -138,11 +145,11 @@ def hessian(f: TapeFunction, has_aux: bool = False) -> Callable[[Any], Any]:
 
     def hessian_of(params: Any) -> Any:
         tape, ids = inputs_on_tape(params)
-        leaves = trees.flatten(ids)[0]
+        leaves = _leaves_of(ids)[0]
         tape, result = tape_gradient(f, has_aux)(tape, ids)
         grad_ids, aux = result if has_aux else (result, None)
         rows = []  # local transient, frozen into a tuple below
-        for g in trees.flatten(grad_ids)[0]:
+        for g in _leaves_of(grad_ids)[0]:
             adjoint = T.backward_as_tuple(tape, g)
             rows.append(tuple([adjoint[j] for j in leaves]))
         return (tuple(rows), aux) if has_aux else tuple(rows)
@@ -173,24 +180,28 @@ def hvp(f: TapeFunction, has_aux: bool = False) -> Callable[[Any, Any], Any]:
 
     def hvp_of(params: Any, vs: Any) -> Any:
         tape, ids = inputs_on_tape(params)
-        leaves, treedef = trees.flatten(ids)
-        v_leaves = _matching_leaves("hvp", vs, treedef, len(leaves))
+        leaves, rebuild = _leaves_of(ids)
+        v_leaves = _matching_leaves("hvp", vs, ids, len(leaves))
         tape, result = tape_gradient(f, has_aux)(tape, ids)
         grad_ids, aux = result if has_aux else (result, None)
-        tape, g_dot_v = T.weighted_sum(tape, trees.flatten(grad_ids)[0], v_leaves)
+        tape, g_dot_v = T.weighted_sum(tape, _leaves_of(grad_ids)[0], v_leaves)
         adjoint = T.backward_as_tuple(tape, g_dot_v)
-        product = trees.unflatten(treedef, [adjoint[j] for j in leaves])
+        product = rebuild(tuple([adjoint[j] for j in leaves]))
         return (product, aux) if has_aux else product
 
     return hvp_of
 
 
-def _matching_leaves(name: str, vs: Any, treedef: trees.TreeDef, n: int) -> Sequence[float]:
-    """The numbers of ``vs``, which must be shaped as the inputs (n leaves)."""
-    v_leaves, v_def = trees.flatten(vs)
+def _matching_leaves(name: str, vs: Any, ids: Any, n: int) -> Sequence[float]:
+    """The numbers of ``vs``, which must be shaped as the inputs ``ids`` (n leaves)."""
+    if type(vs) in (list, tuple) and type(ids) in (tuple, T.Run):
+        v_leaves = tuple(vs)
+    else:
+        v_leaves, v_def = trees.flatten(vs)
+        if len(v_leaves) == n and v_def != trees.flatten(ids)[1]:
+            raise ValueError(f"{name}: vs is shaped {v_def}, the inputs "
+                             f"{trees.flatten(ids)[1]}")
     if len(v_leaves) != n:
         raise ValueError(f"{name}: vs has {len(v_leaves)} numbers for {n} inputs; give one per "
                          "input, in the inputs' shape")
-    if v_def != treedef and not (type(vs) in (list, tuple) and treedef.kind == "tuple"):
-        raise ValueError(f"{name}: vs is shaped {v_def}, the inputs {treedef}")
     return v_leaves
