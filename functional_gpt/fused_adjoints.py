@@ -112,6 +112,8 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
             found = T.op_parts(stored_op)
         name, params, op = found
         if op is not None and built_in.get(name) is op:  # trusted: ints are ids, floats constants
+            if op.rule is T.constant_locals:  # what that rule gives, without calling it
+                return tape, local_grads
             return op.rule(tape, i, T.Node(value, inputs, local_grads, name, params))
         return T.local_grads_on_tape(tape, i)  # checked, or NoRuleError
 
@@ -221,15 +223,17 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
 
     for i in reached[1:]:
         fs = factors[i]
-        kinds = set(map(type, fs))  # local
+        kinds = {type(fs[0])} if len(fs) == 1 else set(map(type, fs))  # local
         if float not in kinds:  # every factor a node (a dot, a mul): the common case
             if group and i == group[-1] - 1 and consumers[i] == consumers[group[0]]:
                 group.append(i)
                 continue
-            flush()
+            if group:
+                flush()
             group.append(i)
             continue
-        flush()
+        if group:
+            flush()
         gs = tuple(map(adjoint_at, consumers[i]))
         gvs = tuple(map(value_at, gs))
         if len(kinds) == 1:  # every factor a float constant (an add, a sum, a scale)
@@ -250,11 +254,19 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
         values.append(total)
         batch.append(entry)
     flush()
+    common_values: dict[int, tuple[Any, tuple[float, ...]]] = {}  # local cache, by identity
+
+    def values_of(common: tuple[int, ...]) -> tuple[float, ...]:
+        kept = common_values.get(id(common))
+        if kept is None or kept[0] is not common:
+            kept = common_values[id(common)] = (common, tuple(map(value_at, common)))
+        return kept[1]
+
     for own, received in rows.items():  # a row of parameters: its adjoints as one Block
         gs = tuple([adjoint[m] for m, _ in received])
         gvs = tuple(map(value_at, gs))
         id_rows = tuple(zip(*[common for _, common in received]))  # per parameter, its factors
-        value_rows = tuple([tuple(map(value_at, r)) for r in id_rows])
+        value_rows = tuple(zip(*[values_of(common) for _, common in received]))
         totals = fold_dots(gvs, value_rows)
         if not all(map(isfinite, totals)):
             bad = next(i for i, t in zip(own, totals) if not isfinite(t))
