@@ -130,7 +130,11 @@ def to_dot(
 
 
 class OpRun(NamedTuple):
-    """Consecutive nodes ``first..last`` of one op: one box of ``runs_to_dot``."""
+    """Consecutive nodes ``first..last`` of one op: one box of ``runs_to_dot``.
+
+    >>> OpRun("dot", 4, 7).size
+    4
+    """
 
     op: str
     first: int

@@ -277,6 +277,9 @@ class LayerStep(NamedTuple):
     ``kind`` picks the colour (``io``, ``norm``, ``linear``, ``attention``,
     ``cache``, ``add``, ``relu``); an ``add`` step also reads the output of
     step ``residual`` (the input it adds back).
+
+    >>> LayerStep("+ residual", "add the block's input back", "add", 2).residual
+    2
     """
 
     name: str
