@@ -237,8 +237,8 @@ class Ops(NamedTuple):
     cross_entropy: Callable[..., Any]  # (state, logits, target) -> (state, -log p(target))
 
 
-TAPE_OPS = Ops(L.add, L.rmsnorm, L.linear, L.relu, L.attention, L.cross_entropy)
-PLAIN_OPS = Ops(P.add, P.rmsnorm, P.linear, P.relu, P.attention, P.cross_entropy)
+TAPE_OPS = Ops(L.vector_add, L.rmsnorm, L.linear, L.vector_relu, L.attention, L.cross_entropy)
+PLAIN_OPS = Ops(P.vector_add, P.rmsnorm, P.linear, P.vector_relu, P.attention, P.cross_entropy)
 
 
 def _transformer_block(

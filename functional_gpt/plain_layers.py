@@ -33,12 +33,14 @@ from . import tape as T
 from .layers import RMS_EPS  # 1e-5: keeps 1 / rms finite for an all-zero vector
 from .tape import Id, Tape
 
-__all__ = ["add", "relu", "linear", "rmsnorm", "softmax", "attention", "cross_entropy"]
+__all__ = [
+    "vector_add", "vector_relu", "linear", "rmsnorm", "softmax", "attention", "cross_entropy",
+]
 
 Vector = tuple[Id, ...]  # node ids, one per number of the vector
 
 
-def add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, Vector]:
+def vector_add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, Vector]:
     """Return ``(tape, xs + ys)`` elementwise, one ``T.add`` node per pair: the residual add.
 
     The model's parameter rows come from ``model.layout`` as plain ints
@@ -46,18 +48,18 @@ def add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, Vector]
 
     >>> tape, xs = T.map_tape(T.new(), [1.0, 2.0], T.var)
     >>> tape, ys = T.map_tape(tape, [10.0, 20.0], T.var)
-    >>> tape, zs = add(tape, xs, ys)
+    >>> tape, zs = vector_add(tape, xs, ys)
     >>> T.values(tape, zs)
     (11.0, 22.0)
     """
     return T.zip_map_tape(tape, T.as_ids(xs), T.as_ids(ys), T.add)
 
 
-def relu(tape: Tape, xs: Sequence[Id]) -> tuple[Tape, Vector]:
+def vector_relu(tape: Tape, xs: Sequence[Id]) -> tuple[Tape, Vector]:
     """Return ``(tape, max(0, x) for each x)``, one ``T.relu`` node each.
 
     >>> tape, xs = T.map_tape(T.new(), [-1.0, 2.0], T.var)
-    >>> tape, ys = relu(tape, xs)
+    >>> tape, ys = vector_relu(tape, xs)
     >>> T.values(tape, ys)
     (0.0, 2.0)
     """

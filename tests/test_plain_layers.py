@@ -136,7 +136,7 @@ def test_plain_attention_is_the_fused_attention(n_head, head_dim, n_keys, data):
                  lambda t, ids: P.attention(t, *split(ids)), inputs, weights)
 
 
-@pytest.mark.parametrize("name", ["rmsnorm", "softmax", "relu"])
+@pytest.mark.parametrize("name", ["rmsnorm", "softmax", "vector_relu"])
 @given(xs=st.lists(floats, min_size=1, max_size=6), weights=st.lists(floats, min_size=6,
                                                                       max_size=6))
 @settings(max_examples=30)
