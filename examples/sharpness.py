@@ -40,7 +40,7 @@ def mean_loss(config: model.Config, docs: Sequence[Sequence[int]]):
 
 
 def power_iteration(loss, xs: Sequence[float], iterations: int, seed: int) -> list[float]:
-    """The Rayleigh quotients ``v . H v`` of power iteration on the Hessian of ``loss`` at ``xs``."""
+    """The Rayleigh quotients ``v . H v`` of power iteration on the Hessian of ``loss`` at xs."""
     product = hvp(loss)
     _, v = R.gauss_many(R.seed(seed), len(xs), 0.0, 1.0)
     quotients = []  # local transient: one per iteration

@@ -34,9 +34,9 @@ bit for bit, and their own derivatives to rounding.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import compress
 from math import isfinite
-from collections.abc import Sequence
 from typing import Any
 
 from pyrsistent import PMap, pmap
@@ -102,7 +102,7 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
 
     parts: dict[Any, tuple[str, tuple[Any, ...], T.Op | None]] = {}  # local cache
 
-    def rule_of(tape: Tape, i: int, node: tuple[Any, ...]) -> tuple[Tape, tuple[Any, ...]]:
+    def rule_of(tape: Tape, i: int, node: tuple[Any, ...]) -> tuple[Tape, Sequence[Any]]:
         value, inputs, local_grads, stored_op = node
         try:
             found = parts.get(stored_op)
@@ -145,7 +145,8 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
         own_rows, _, common, _ = block
         members = [m for m in range(i, first - 1, -1) if m == root or m in factors]  # local
         reached.extend(m for m in members if m != root)
-        handed = []  # local: (member, its inputs, its local gradients on the tape)
+        handed: list[tuple[int, tuple[int, ...], Any]] = []  # local: (member, its inputs or
+        # its own ids, its local gradients on the tape or None for "swapped")
         common_set = set(common)  # local
         mirrored = len(common_set) == len(common)  # each member's rule gives the block's ids
         # back swapped: its own ids for the common ones and the other way round. A member whose
@@ -241,7 +242,7 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
                 adjoint[i] = gs[0]  # 0.0 + 1.0 * g is g
                 continue
             total = fold_dot(fs, gvs)
-            entry = (total, gs, tuple(fs), "weighted_sum")  # d/dg = f, a constant
+            entry: tuple[Any, ...] = (total, gs, tuple(fs), "weighted_sum")  # d/dg = f
         else:  # some of each
             is_node = [type(f) is not float for f in fs]  # local
             fvs = [values[f] if n else f for f, n in zip(fs, is_node)]  # local

@@ -162,7 +162,7 @@ def op_runs(tape: Tape, start: int = 0) -> tuple[OpRun, ...]:
     """
     runs: list[OpRun] = []  # local transient, frozen into a tuple below
     for i in range(start, len(tape)):
-        _, inputs, _, op = T.node(tape, i)
+        _, inputs, _, op, _ = T.node(tape, i)
         last = runs[-1] if runs else None
         if last is not None and last.op == op and not any(j >= last.first for j in inputs):
             runs[-1] = last._replace(last=i)

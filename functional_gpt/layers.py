@@ -287,7 +287,7 @@ def _logits_block(
     return Block(tuple(key_ids), q_scaled, q, k_scaled)
 
 
-def _scaled_dot_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[T.Id, ...]]:
+def _scaled_dot_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[int, ...]]:
     """A logit ``(q . k) * scale`` reads k, then q: d/dk_j = q_j * scale, d/dq_j = k_j * scale."""
     (scale,) = n.params
     half = len(n.inputs) // 2
@@ -505,7 +505,7 @@ def _softmax_nodes(logits: tuple[int, ...], probs: Sequence[float], first: int) 
     ]
 
 
-def _softmax_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[T.Id, ...]]:
+def _softmax_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[int, ...]]:
     """d p_i / d logit_j = p_i - p_i * p_j where j = i, else -(p_i * p_j): the outputs' nodes."""
     (first,) = n.params
     me = i - first

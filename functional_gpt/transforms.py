@@ -90,7 +90,7 @@ def tape_gradient(f: TapeFunction, has_aux: bool = False) -> TapeFunction:
         if None in found:  # the inputs out does not depend on share one constant 0.0
             tape, zero = T.constant(tape, 0.0)
             found = [zero if a is None else a for a in found]
-        grads = T.as_ids(found)
+        grads = T.as_ids(found)  # type: ignore[arg-type]  # no None is left
         grad_ids = rebuild(grads)
         return (tape, (grad_ids, aux)) if has_aux else (tape, grad_ids)
 
