@@ -63,7 +63,8 @@ from .shell import (
     Stopped,
     StopSignals,
     check_output_paths,
-    one_line,
+    discard,
+    say,
     signal_status,
     stop_words,
 )
@@ -103,14 +104,7 @@ class _Fail(Exception):
     """A problem with data, files or checkpoints: exit status 1 with a one-line message."""
 
 
-def _say(line: str) -> None:
-    """Write one line on standard error; an error that cannot be shown is not another error."""
-    try:
-        if sys.stderr is not None:
-            sys.stderr.write(one_line(line) + "\n")
-            sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+_say = say  # one line on standard error, never an error itself
 
 
 def _error(message: str) -> None:
@@ -388,12 +382,15 @@ class _Outcome(NamedTuple):
 
     ``signum`` is the first stop signal, ``diverged`` a divergence and
     ``gone`` an output (standard output or the log) that could not be written.
+    ``unfinished`` is what still ends the terminal's live line (its last
+    state and a newline): written only after the save (``_end_live_line``).
     """
 
     last: StepEvent | None
     signum: int | None = None
     diverged: Diverged | None = None
     gone: OutputGone | None = None
+    unfinished: str = ""
 
 
 def _steps(
@@ -406,19 +403,20 @@ def _steps(
     ``mode`` is "lines" (one line per step), "live" (one line redrawn on a
     terminal, at most ten times a second) or "quiet" (nothing shown). Only the
     computation of a step can be interrupted by a stop signal; one that comes
-    while a step is logged, shown or saved ends the loop after it.
+    while a step is logged, shown or saved ends the loop after it. Once a stop
+    has been asked for or an output has failed, nothing more is shown: the
+    caller saves first, and only then ends the live line (``_end_live_line``),
+    so that a terminal that hung up (where every write fails or blocks) cannot
+    stand between the run and its save.
     """
     last: StepEvent | None = None
     start = previous = drawn = time.perf_counter()
     width = 0
     gone: OutputGone | None = None
+    diverged: Diverged | None = None
 
-    def draw(event: StepEvent, now: float) -> None:
-        nonlocal width, drawn
-        line = live_line(event.step, steps, event.loss, now - start)
-        out.write("\r" + line.ljust(width))
-        out.flush()
-        width, drawn = len(line), now
+    def live(event: StepEvent, now: float) -> str:
+        return "\r" + live_line(event.step, steps, event.loss, now - start).ljust(width)
 
     with stops.deferred():
         try:
@@ -429,33 +427,44 @@ def _steps(
                     break
                 now = time.perf_counter()
                 last = event
-                if log is not None:
+                if log is not None:  # a file, written even after a stop: it logs what is saved
                     ms = round((now - previous) * 1000, 3)
                     log.write(json.dumps({"step": event.step, "loss": event.loss,
                                           "lr": event.lr, "ms": ms}) + "\n")
                 previous = now
-                if mode == "lines":
+                if stops.first is not None:
+                    pass  # asked to stop: show nothing more before the save
+                elif mode == "lines":
                     print(step_line(event.step, steps, event.loss), file=out)
                 elif mode == "live" and (now - drawn >= 0.1 or event.step in (1, steps)):
-                    draw(event, now)
+                    line = live(event, now)
+                    out.write(line)
+                    out.flush()
+                    width, drawn = len(line) - 1, now
                 if save_every and save is not None and event.step % save_every == 0:
                     save(event.state)
-            if mode == "live" and last is not None and stops.first is not None:
-                draw(last, time.perf_counter())
         except Stopped:
-            if mode == "live" and last is not None:
-                draw(last, time.perf_counter())
+            pass  # the step under way is dropped; ``last`` is the last completed one
         except Diverged as e:
-            return _Outcome(last, stops.first, diverged=e)
+            diverged = e
         except OutputGone as e:
             gone = e
-        finally:
-            if mode == "live" and width and gone is None:
-                try:
-                    out.write("\n")
-                except OutputGone as e:
-                    gone = e
-    return _Outcome(last, stops.first, gone=gone)
+    unfinished = ""
+    if mode == "live" and last is not None and gone is None:
+        unfinished = live(last, time.perf_counter()) + "\n"
+    return _Outcome(last, stops.first, diverged, gone, unfinished)
+
+
+def _end_live_line(out: TextIO, outcome: _Outcome) -> _Outcome:
+    """After the save: end the terminal's live line; an output that fails now joins the outcome."""
+    if not outcome.unfinished:
+        return outcome
+    try:
+        out.write(outcome.unfinished)
+        out.flush()
+    except OutputGone as e:
+        return outcome._replace(gone=e, unfinished="")
+    return outcome._replace(unfinished="")
 
 
 def _trim_log(path: str, done: int) -> int:
@@ -562,15 +571,10 @@ def _evaluation_line(label: str, result: Evaluation) -> str:
             f"perplexity {result.perplexity:.3f}")
 
 
-def _discard_stdout() -> None:
-    """Point standard output at /dev/null, so that Python's last flush at exit cannot fail."""
-    try:
-        if sys.stdout is not None:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-    except (OSError, ValueError):
-        pass  # not a real file (a test's capture): nothing to flush at exit
+def _discard(gone: OutputGone) -> None:
+    """After standard output failed: discard it, so that Python's last flush cannot fail."""
+    if gone.name == "standard output":
+        discard(sys.stdout)
 
 
 def _output_gone(gone: OutputGone, detail: str = "") -> int:
@@ -580,8 +584,7 @@ def _output_gone(gone: OutputGone, detail: str = "") -> int:
     status 141, as a Unix tool killed by SIGPIPE does. Anything else (a full
     disk, a closed descriptor) is one error line and status 1.
     """
-    if gone.name == "standard output":
-        _discard_stdout()
+    _discard(gone)
     if gone.broken_pipe and gone.name == "standard output":
         return BROKEN_PIPE_STATUS
     _error(f"{gone}{detail}")
@@ -672,6 +675,7 @@ def _train(
         state = outcome.diverged.last_good
     if args.save:
         save(state)
+    outcome = _end_live_line(out, outcome)  # only now: nothing printed comes before the save
     return _report(args, out, stops, outcome, state, steps, _Ending(done, elapsed, held_out, run,
                                                                     setup.hyper.lr))
 
@@ -699,11 +703,13 @@ def _report(
                f"the last good step is {state.adam.step}{saved}. Try a smaller --lr "
                f"(this run's is {ending.lr:g})")
         return 1
-    if outcome.gone is not None:
-        return _output_gone(outcome.gone, f"; stopped {after}")
     if stops.first is not None:  # also when it came during the final save
+        if outcome.gone is not None:  # a hung-up terminal fails too: the signal says why
+            _discard(outcome.gone)
         _say(f"{PROG}: {stop_words(stops.first)} {after}")
         return signal_status(stops.first)
+    if outcome.gone is not None:
+        return _output_gone(outcome.gone, f"; stopped {after}")
     config, run = state.config, ending.run
     if not args.quiet:
         ran = max(1, state.adam.step - ending.done)

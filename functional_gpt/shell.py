@@ -26,6 +26,7 @@ import errno
 import os
 import signal
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -41,6 +42,8 @@ __all__ = [
     "stop_words",
     "OutputGone",
     "Output",
+    "discard",
+    "say",
     "PathRefused",
     "check_output_paths",
     "one_line",
@@ -241,6 +244,47 @@ class Output:
             return self.stream is not None and self.stream.isatty()
         except (OSError, ValueError):
             return False
+
+
+def discard(stream: IO[str] | None) -> None:
+    """Point ``stream``'s descriptor at /dev/null, so that Python's last flush cannot fail.
+
+    For an output that failed (a hung-up terminal, a closed pipe): text still
+    in its buffer would otherwise be flushed again at exit, fail again, and
+    turn a clean exit status into Python's 120. A stream without a descriptor
+    (a test's capture) is left alone.
+
+    >>> import io
+    >>> discard(io.StringIO()), discard(None)
+    (None, None)
+    """
+    try:
+        if stream is not None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file: nothing is flushed to it at exit
+
+
+def say(line: str) -> None:
+    """Write ``line`` as one line on standard error; a failure to show it is not another error.
+
+    Where standard error is gone too (a terminal that hung up), the line is
+    dropped and standard error discarded (see ``discard``).
+
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stderr(io.StringIO()) as err:
+    ...     say("functional-gpt: hung up\\n(SIGHUP)")
+    >>> err.getvalue()
+    'functional-gpt: hung up\\\\n(SIGHUP)\\n'
+    """
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(one_line(line) + "\n")
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        discard(sys.stderr)
 
 
 # --------------------------------------------------------------------- paths
