@@ -1,4 +1,4 @@
-"""``python -m functional_gpt`` and ``functional-gpt``: the command line (see ``functional_gpt.cli``).
+"""``python -m functional_gpt`` and ``functional-gpt``: the command line (``functional_gpt.cli``).
 
 The stop signals are caught first, before the tenth of a second that
 importing the command line takes: a Ctrl-C, SIGTERM or SIGHUP that comes

@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
-from typing import NamedTuple, NoReturn, TextIO, cast
+from typing import Any, NamedTuple, NoReturn, TextIO, cast
 
 from . import __version__, checkpoint, datasets, inside, limits, pictures, plot
 from . import rng as R
@@ -119,6 +119,31 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _file_argument(
+    role: str, parser: argparse.ArgumentParser, *names: str, **options: Any
+) -> None:
+    """Add an argument naming files the command ``role`` ("reads" or "writes"), and record it.
+
+    The parser's ``reads`` and ``writes`` defaults list ``(dest, name)`` for
+    each such argument (its name as messages give it: ``--save``, ``-o``,
+    ``log``), so that ``_guard_files`` checks every command's outputs the
+    same way, whatever the command.
+    """
+    action = parser.add_argument(*names, **options)
+    name = names[0] if names[0].startswith("-") else "log" if action.dest == "logs" else action.dest
+    parser.set_defaults(**{role: (*(parser.get_default(role) or ()), (action.dest, name))})
+
+
+def _reads(parser: argparse.ArgumentParser, *names: str, **options: Any) -> None:
+    """Add an argument naming a file (or files) the command reads."""
+    _file_argument("reads", parser, *names, **options)
+
+
+def _writes(parser: argparse.ArgumentParser, *names: str, **options: Any) -> None:
+    """Add an argument naming a file the command writes: it may not be one the command reads."""
+    _file_argument("writes", parser, *names, **options)
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     top = _Parser(
         prog=PROG,
@@ -141,14 +166,15 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "after the last good step of a diverging run, and every --save-every steps. "
         "--resume continues a saved run exactly where it stopped.",
     )
-    train.add_argument(
-        "--resume", metavar="CKPT",
+    train.set_defaults(may_replace={"--save": "--resume"})  # a resumed run saves over it
+    _reads(
+        train, "--resume", metavar="CKPT",
         help="continue the run saved in CKPT: its model, data, seed, schedule and optimizer "
         "state; the losses are exactly those of the run left alone. --steps may extend it, "
         "but then the learning rate decays over the new total, unlike a run planned that long",
     )
-    train.add_argument(
-        "--data", metavar="PATH|URL",
+    _reads(
+        train, "--data", metavar="PATH|URL",
         help="text file or http(s) URL, one document per line (default: the bundled names; "
         "a URL is downloaded once and cached)",
     )
@@ -172,13 +198,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
                        help="names to sample after training; 0 for none (default 20)")
     train.add_argument("--temperature", type=float, default=0.5, metavar="T",
                        help="sampling temperature, above 0 (default 0.5)")
-    train.add_argument("--save", metavar="PATH",
-                       help="save a checkpoint (JSON) here after training, on Ctrl-C, SIGTERM "
+    _writes(train, "--save", metavar="PATH",
+            help="save a checkpoint (JSON) here after training, on Ctrl-C, SIGTERM "
                        "or SIGHUP; a symlink is written through to its target")
     train.add_argument("--save-every", type=int, metavar="N",
                        help="also save the checkpoint every N steps (needs --save)")
-    train.add_argument("--log-json", metavar="PATH",
-                       help="write one JSON object per step: step, loss, lr, ms "
+    _writes(train, "--log-json", metavar="PATH",
+            help="write one JSON object per step: step, loss, lr, ms "
                        "(with --resume, appended)")
     train.add_argument("--quiet", action="store_true",
                        help="print only the sampled names, one per line")
@@ -189,7 +215,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "the sampling continues the saved random state, so (at the same --temperature) the "
         "first names are the ones training printed.",
     )
-    sample.add_argument("--load", metavar="PATH", required=True, help="checkpoint to load")
+    _reads(sample, "--load", metavar="PATH", required=True, help="checkpoint to load")
     sample.add_argument("--samples", type=int, default=20, metavar="K",
                         help="names to sample (default 20)")
     sample.add_argument("--temperature", type=float, default=0.5, metavar="T",
@@ -210,9 +236,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         description="Report a checkpoint's mean loss per predicted token (nats) and perplexity "
         "on documents, each truncated to the block size as in training and including its end.",
     )
-    evaluating.add_argument("--load", metavar="CKPT", required=True, help="checkpoint to load")
-    evaluating.add_argument(
-        "--data", metavar="PATH|URL",
+    _reads(evaluating, "--load", metavar="CKPT", required=True, help="checkpoint to load")
+    _reads(
+        evaluating, "--data", metavar="PATH|URL",
         help="documents to evaluate on (default: the checkpoint's own training documents)",
     )
     evaluating.add_argument("--json", action="store_true",
@@ -224,7 +250,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "followed by its end, the number of predicted tokens and the nats per token. '-' "
         "reads texts from standard input, one per line.",
     )
-    scoring.add_argument("--load", metavar="CKPT", required=True, help="checkpoint to load")
+    _reads(scoring, "--load", metavar="CKPT", required=True, help="checkpoint to load")
     scoring.add_argument("--json", action="store_true",
                          help='print one JSON object per text: {"text", "logprob", "tokens", '
                          '"nats_per_token"}')
@@ -236,12 +262,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "'train --log-json', one line per file with its name in the legend, plus a moving "
         "average. Needs matplotlib: pip install 'functional_gpt[plot]'.",
     )
-    plotting.add_argument("logs", nargs="+", metavar="LOG.jsonl", help="--log-json files to draw")
-    plotting.add_argument("-o", "--output", required=True, metavar="PATH",
-                      help="picture to write: a .png or .svg file")
+    _reads(plotting, "logs", nargs="+", metavar="LOG.jsonl", help="--log-json files to draw")
+    _writes(plotting, "-o", "--output", required=True, metavar="PATH",
+            help="picture to write: a .png or .svg file")
     plotting.add_argument("--window", type=int, metavar="N",
-                      help="steps in the moving average (default: a tenth of the longest log, "
-                      "at most 50)")
+                          help="steps in the moving average (default: a tenth of the longest "
+                          "log, at most 50)")
     return top, {"train": train, "sample": sample, "eval": evaluating, "score": scoring,
                  "plot": plotting, **_inside_parsers(sub)}
 
@@ -258,12 +284,12 @@ def _inside_parsers(sub: argparse._SubParsersAction) -> dict[str, argparse.Argum
         "matplotlib: "
         "pip install 'functional_gpt[plot]'.",
     )
-    attention.add_argument("--load", metavar="CKPT", required=True, help="checkpoint to load")
+    _reads(attention, "--load", metavar="CKPT", required=True, help="checkpoint to load")
     attention.add_argument("text", metavar="TEXT",
                            help="the text to read: characters of the vocabulary, and with its "
                            "end at most the block size")
-    attention.add_argument("-o", "--output", required=True, metavar="PATH",
-                           help="picture to write: a .png or .svg file")
+    _writes(attention, "-o", "--output", required=True, metavar="PATH",
+            help="picture to write: a .png or .svg file")
     embeddings = sub.add_parser(
         "embeddings",
         help="draw a saved model's token and position embeddings",
@@ -271,9 +297,9 @@ def _inside_parsers(sub: argparse._SubParsersAction) -> dict[str, argparse.Argum
         "components, each point labelled with its character, and the position embeddings "
         "(wpe) in a second panel. Needs matplotlib: pip install 'functional_gpt[plot]'.",
     )
-    embeddings.add_argument("--load", metavar="CKPT", required=True, help="checkpoint to load")
-    embeddings.add_argument("-o", "--output", required=True, metavar="PATH",
-                            help="picture to write: a .png or .svg file")
+    _reads(embeddings, "--load", metavar="CKPT", required=True, help="checkpoint to load")
+    _writes(embeddings, "-o", "--output", required=True, metavar="PATH",
+            help="picture to write: a .png or .svg file")
     return {"attention": attention, "embeddings": embeddings}
 
 
@@ -591,35 +617,15 @@ def _output_gone(gone: OutputGone, detail: str = "") -> int:
     return 1
 
 
-def _output_paths(args: argparse.Namespace, data: str | None) -> None:
-    """Refuse train's output paths that would destroy data or cannot be written."""
-    try:
-        check_output_paths(
-            {"--save": args.save, "--log-json": args.log_json},
-            {"--data": data, "--resume": args.resume},
-            may_replace={"--save": "--resume"},  # a resumed run may save over its checkpoint
-        )
-    except PathRefused as e:
-        raise _Fail(str(e)) from None
-
-
-def _local(source: str | None) -> str | None:
-    """The path of a local data file, or None for the bundled names and URLs."""
-    if source is None or datasets.is_url(source):
-        return None
-    return source
-
-
 def _train(
     parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO,
     stops: StopSignals | None = None,
 ) -> int:
     stops = StopSignals() if stops is None else stops
     _check_train(parser, args)
-    _output_paths(args, _local(args.data))
     setup = _resumed(parser, args) if args.resume else _fresh(parser, args)
     if args.resume and args.data is None and setup.data.kind == "path":
-        _output_paths(args, setup.data.location)  # the file the checkpoint names
+        _guard_files(args, {"--data": setup.data.location})  # the file the checkpoint names
     run, steps = setup.run, setup.steps
     try:
         train_docs, held_out = split_holdout(run.tokens, setup.holdout)
@@ -887,11 +893,6 @@ def _plot(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
         parser.error(f"-o {args.output}: the file name must end in .png or .svg")
     if args.window is not None and args.window < 1:
         parser.error(f"--window must be at least 1, got {args.window}")
-    try:
-        check_output_paths({"-o": args.output},
-                           {f"log {i}": log for i, log in enumerate(args.logs, 1)})
-    except PathRefused as e:
-        raise _Fail(str(e)) from None
     curves = [plot.read_log(path) for path in args.logs]
     print(f"wrote {plot.plot_losses(curves, args.output, args.window)}", file=out)
     return 0
@@ -936,11 +937,39 @@ def _embeddings(parser: argparse.ArgumentParser, args: argparse.Namespace, out: 
 # ----------------------------------------------------------------------- main
 
 
+def _paths(args: argparse.Namespace, role: str) -> dict[str, str | None]:
+    """The local files named by the arguments that ``role`` ("reads", "writes"), by name.
+
+    A URL or a standard input ``-`` is no local file, so it is left out.
+    """
+    paths: dict[str, str | None] = {}  # local transient
+    for dest, name in getattr(args, role, None) or ():
+        value = getattr(args, dest, None)
+        values = value if isinstance(value, list) else [value]
+        for i, path in enumerate(values, 1):
+            key = f"{name} {i}" if isinstance(value, list) else name
+            paths[key] = None if path is None or datasets.is_url(path) else path
+    return paths
+
+
+def _guard_files(args: argparse.Namespace, more_inputs: dict[str, str | None] | None = None,
+                 ) -> None:
+    """The one check of every command's outputs, before it works: ``check_output_paths``
+    refuses an output that is one of the command's inputs (or another output), a
+    directory, a device or FIFO, or a file that cannot be written."""
+    try:
+        check_output_paths(_paths(args, "writes"), {**_paths(args, "reads"), **(more_inputs or {})},
+                           may_replace=getattr(args, "may_replace", None))
+    except PathRefused as e:
+        raise _Fail(str(e)) from None
+
+
 def _run(argv: Sequence[str], out: TextIO, stops: StopSignals) -> int:
-    """Parse ``argv`` and run its command."""
+    """Parse ``argv``, check its output paths against its inputs, and run its command."""
     top, parsers = _parser()
     args = top.parse_args(_with_command(argv))
     parser = parsers[args.command]
+    _guard_files(args)
     if args.command == "sample":
         return _sample(parser, args, out)
     if args.command == "plot":

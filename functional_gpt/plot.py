@@ -23,6 +23,8 @@ from typing import Any, NamedTuple
 
 from toolz import accumulate
 
+from .shell import write_atomically
+
 __all__ = [
     "PlotError",
     "LossCurve",
@@ -195,7 +197,9 @@ def new_figure(**options: Any) -> Any:
 def save_figure(fig: Any, path: str | os.PathLike[str]) -> str:
     """Write the matplotlib figure ``fig`` to ``path`` in the format its suffix names; return it.
 
-    A file that cannot be written is a PlotError.
+    Written as a checkpoint is (``shell.write_atomically``): an existing
+    picture is replaced whole or, on a full disk, kept as it was. A file that
+    cannot be written is a PlotError.
 
     >>> save_figure(new_figure(), "/no/such/dir/x.png")
     Traceback (most recent call last):
@@ -204,7 +208,8 @@ def save_figure(fig: Any, path: str | os.PathLike[str]) -> str:
     """
     name = os.fspath(path)
     try:
-        fig.savefig(name, format=output_format(name))
+        fmt = output_format(name)
+        write_atomically(name, lambda f: fig.savefig(f, format=fmt))
     except OSError as e:
         raise PlotError(f"cannot write {name}: {e.strerror or e}") from None
     return name
