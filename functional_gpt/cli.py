@@ -42,6 +42,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
@@ -862,9 +863,9 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Text
         )
     rng = ckpt.rng if args.seed is None else R.seed(args.seed)
     if args.explain:
-        _, explained = inside.explain_samples(weights_of(ckpt.state), config, ckpt.tokenizer,
-                                              rng, args.samples, args.temperature, args.prompt)
-        _print_explained(explained, args.temperature,
+        explained = inside.explain_stream(weights_of(ckpt.state), config, ckpt.tokenizer, rng,
+                                          args.temperature, args.prompt)
+        _print_explained((ex for _, ex in islice(explained, args.samples)), args.temperature,
                          inside.label_of(ckpt.tokenizer, ckpt.tokenizer.bos), out)
         return 0
     stream = sample_stream(ckpt.state.tape, config, ckpt.tokenizer, rng, args.temperature,
@@ -874,8 +875,9 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Text
 
 
 def _print_explained(
-    explained: Sequence[inside.Explained], temperature: float, bos: str, out: TextIO
+    explained: Iterable[inside.Explained], temperature: float, bos: str, out: TextIO
 ) -> None:
+    """Print the header, then each name and its explanation as soon as it is drawn."""
     print(f"p: each token's probability at temperature {temperature:g}; ln p: the name's "
           f"log-probability so far; {bos} is BOS, the end", file=out)
     for i, name in enumerate(explained, 1):
@@ -985,6 +987,12 @@ def _run(argv: Sequence[str], out: TextIO, stops: StopSignals) -> int:
     return _train(parser, args, out, stops)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """Show a warning (such as ``plot.MissingGlyphs``) as one line, as the errors are."""
+    _say(f"{PROG}: warning: {message}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Return the exit status after running the command line ``argv`` (default ``sys.argv``).
 
@@ -997,7 +1005,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = cast(TextIO, Output(sys.stdout, "standard output"))
     stops = StopSignals()
     try:
-        with stops.installed():
+        with stops.installed(), warnings.catch_warnings():
+            warnings.showwarning = _show_warning
             return _run(sys.argv[1:] if argv is None else argv, out, stops)
     except (_Fail, datasets.DataError, checkpoint.CheckpointError, plot.PlotError) as e:
         _error(str(e))

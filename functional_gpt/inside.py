@@ -32,7 +32,8 @@ makemore), or as ``<BOS>`` when ``.`` is a character of the vocabulary.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import islice
 from typing import NamedTuple
 
 from . import evaluate, infer, model
@@ -54,6 +55,7 @@ __all__ = [
     "Choice",
     "Explained",
     "explain_sample",
+    "explain_stream",
     "explain_samples",
     "explanation_lines",
 ]
@@ -395,6 +397,34 @@ def explain_sample(
     return _explained_draw(w, config, tok, rng, temperature, forced, top)
 
 
+def explain_stream(
+    w: infer.Weights, config: Config, tok: tk.Tokenizer, rng: R.RNG, temperature: float = 0.5,
+    prompt: str = "", top: int = 3,
+) -> Iterator[tuple[R.RNG, Explained]]:
+    """Return the endless lazy stream of ``(rng, Explained)``, as ``sample.sample_stream`` draws.
+
+    Each name is drawn only when it is asked for, so a caller can print one
+    explanation at a time (``itertools.islice`` takes as many as needed) and
+    nothing is kept. The prompt and temperature are checked before the first
+    draw; each ``rng`` is the state after its name.
+
+    >>> cfg = Config(vocab_size=3, n_embd=2, n_head=1, block_size=3)
+    >>> w = infer.weights([0.0] * model.num_params(cfg), cfg)
+    >>> stream = explain_stream(w, cfg, tk.Tokenizer("ab"), R.seed(3))
+    >>> [ex.text for _, ex in islice(stream, 3)] == [
+    ...     ex.text for ex in explain_samples(w, cfg, tk.Tokenizer("ab"), R.seed(3), 3)[1]]
+    True
+    """
+    forced = _checked_prompt(config, tok, prompt, temperature)
+
+    def draws(rng: R.RNG) -> Iterator[tuple[R.RNG, Explained]]:
+        while True:
+            rng, explained = _explained_draw(w, config, tok, rng, temperature, forced, top)
+            yield rng, explained
+
+    return draws(rng)
+
+
 def explain_samples(
     w: infer.Weights, config: Config, tok: tk.Tokenizer, rng: R.RNG, count: int,
     temperature: float = 0.5, prompt: str = "", top: int = 3,
@@ -407,12 +437,8 @@ def explain_samples(
     >>> len(names), all(n.choices for n in names)
     (2, True)
     """
-    forced = _checked_prompt(config, tok, prompt, temperature)
-    out = []  # local transient
-    for _ in range(count):
-        rng, explained = _explained_draw(w, config, tok, rng, temperature, forced, top)
-        out.append(explained)
-    return rng, tuple(out)
+    drawn = tuple(islice(explain_stream(w, config, tok, rng, temperature, prompt, top), count))
+    return (drawn[-1][0] if drawn else rng), tuple(explained for _, explained in drawn)
 
 
 def explanation_lines(explained: Explained) -> tuple[str, ...]:

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import math
 import os
-from functools import partial
+from collections.abc import Sequence
 from typing import Any
 
 from .inside import Embeddings, Projection, Reading
-from .plot import new_figure, output_format, save_figure
+from .plot import new_figure, output_format, save_figure, text_fonts
 
 __all__ = [
     "COLORMAP",
@@ -41,6 +41,8 @@ __all__ = [
     "VOWEL_COLOUR",
     "BOS_COLOUR",
     "OTHER_COLOUR",
+    "LABEL_EVERY_POINT",
+    "label_offsets",
     "draw_attention",
     "draw_embeddings",
 ]
@@ -101,6 +103,12 @@ def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
     functional_gpt.plot.PlotError: attention.txt: the file name must end in .png or .svg
     """
     output_format(path)
+    with text_fonts([reading.text, *reading.labels, *reading.vocabulary]):
+        return _draw_attention(reading, path)
+
+
+def _draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
+    """``draw_attention``'s drawing."""
     n_layer, n_head = len(reading.attention), len(reading.attention[0])
     n, vocab = len(reading.labels), len(reading.vocabulary)
     cell = 0.17 if n > 8 else 0.26  # inches per position in a map
@@ -154,40 +162,87 @@ def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
 
 
 _CORNERS = ((3.0, 2.0), (-3.0, 2.0), (3.0, -2.0), (-3.0, -2.0))  # label offsets, in points
+LABEL_EVERY_POINT = 64  # a panel of at most this many points labels each one, even crowded
+_CELL = 12.0  # the side of a square of the panel's grid, in points: about a label's height
+
+# A label's box: its centre and half its width and height, in points.
+_Box = tuple[float, float, float, float]
 
 
 def _label_box(x: float, y: float, corner: tuple[float, float], size: tuple[float, float],
-               ) -> tuple[float, float]:
-    """The centre of a label of half-size ``size`` put at ``corner`` of the point (x, y)."""
+               ) -> _Box:
+    """The box of a label of half-size ``size`` put at ``corner`` of the point (x, y)."""
     return (x + corner[0] + math.copysign(size[0], corner[0]),
-            y + corner[1] + math.copysign(size[1], corner[1]))
+            y + corner[1] + math.copysign(size[1], corner[1]), size[0], size[1])
 
 
-def _crowding(x: float, y: float, size: tuple[float, float], others: list[tuple[float, float]],
-              corner: tuple[float, float]) -> float:
-    """How much the label of the point (x, y) put at ``corner`` crowds ``others``: near ones
-    count most."""
-    cx, cy = _label_box(x, y, corner, size)
-    return sum(1.0 / (1.0 + max(0.0, abs(cx - ox) - size[0]) ** 2
-                      + max(0.0, abs(cy - oy) - size[1]) ** 2) for ox, oy in others)
+def _cells(box: _Box) -> list[tuple[int, int]]:
+    """The squares of the grid that ``box`` covers."""
+    x, y, half_w, half_h = box
+    return [(i, j)
+            for i in range(math.floor((x - half_w) / _CELL), math.floor((x + half_w) / _CELL) + 1)
+            for j in range(math.floor((y - half_h) / _CELL), math.floor((y + half_h) / _CELL) + 1)]
 
 
-def _label_offsets(
-    xs: list[float], ys: list[float], labels: tuple[str, ...]
-) -> list[tuple[float, float]]:
-    """A corner of each point for its label, chosen greedily to keep labels off other points
-    and other labels (measured in a panel about 400 points wide, as drawn)."""
+def _overlap(a: _Box, b: _Box) -> bool:
+    """Whether two label boxes overlap."""
+    return abs(a[0] - b[0]) < a[2] + b[2] and abs(a[1] - b[1]) < a[3] + b[3]
+
+
+def label_offsets(
+    xs: Sequence[float], ys: Sequence[float], labels: Sequence[str]
+) -> tuple[tuple[float, float] | None, ...]:
+    """Where to label each point: a corner offset (in points), or None for no label.
+
+    The panel is measured as drawn, about 400 points across. Points are
+    labelled in order, each at the corner of it whose label covers no label
+    placed before and the fewest points; where every corner would cover a
+    label, the point is left unlabelled, since a label on a label cannot be
+    read (a panel of at most ``LABEL_EVERY_POINT`` points labels every point,
+    at its least crowded corner). Points and labels are counted in squares of
+    a grid, so the time grows with the number of points, not its square.
+
+    >>> label_offsets([0.0, 1.0], [0.0, 0.0], ["a", "b"])
+    ((3.0, 2.0), (3.0, 2.0))
+    >>> spots = label_offsets([i / 1000 for i in range(1000)], [0.0] * 1000,
+    ...                       [str(i) for i in range(1000)])
+    >>> shown = [i for i, spot in enumerate(spots) if spot]
+    >>> shown[:5], 10 < len(shown) < 100       # four round the first spot, then every 20th
+    ([0, 1, 2, 3, 24], True)
+    """
     scale = 400.0 / max(max(xs) - min(xs), max(ys) - min(ys), 1e-12)  # points per data unit
     px, py = [x * scale for x in xs], [y * scale for y in ys]
-    placed: list[tuple[float, float]] = []  # local transient: centres of the labels so far
-    out = []  # local transient
-    for i, label in enumerate(labels):
+    crowd: dict[tuple[int, int], int] = {}  # local transient: points per square
+    for x, y in zip(px, py):
+        square = (math.floor(x / _CELL), math.floor(y / _CELL))
+        crowd[square] = crowd.get(square, 0) + 1
+    placed: dict[tuple[int, int], list[_Box]] = {}  # local transient: labels per square
+    every = len(labels) <= LABEL_EVERY_POINT
+    out: list[tuple[float, float] | None] = []  # local transient
+    for x, y, label in zip(px, py, labels):
         size = (3.5 * len(label) + 1.0, 6.0)  # half the label's width and height, in points
-        others = [(px[j], py[j]) for j in range(len(px)) if j != i] + placed
-        best = min(_CORNERS, key=partial(_crowding, px[i], py[i], size, others))
-        placed.append(_label_box(px[i], py[i], best, size))
-        out.append(best)
-    return out
+        own = (math.floor(x / _CELL), math.floor(y / _CELL))
+        best: tuple[tuple[int, int], tuple[float, float], _Box, list[tuple[int, int]]] | None
+        best = None
+        for corner in _CORNERS:
+            box = _label_box(x, y, corner, size)
+            squares = _cells(box)
+            others = (other for sq in squares for other in placed.get(sq, ()))
+            if not every and any(_overlap(box, other) for other in others):
+                continue
+            covered = sum(_overlap(box, other) for other in others) if every else 0
+            points = sum(crowd.get(sq, 0) for sq in squares) - (own in squares)  # but its own
+            cost = (covered, points)
+            if best is None or cost < best[0]:
+                best = (cost, corner, box, squares)
+        if best is None:
+            out.append(None)
+            continue
+        _, corner, box, squares = best
+        for sq in squares:
+            placed.setdefault(sq, []).append(box)
+        out.append(corner)
+    return tuple(out)
 
 
 def _scatter(ax: Any, projection: Projection, labels: tuple[str, ...], colours: list[Any],
@@ -198,8 +253,11 @@ def _scatter(ax: Any, projection: Projection, labels: tuple[str, ...], colours: 
     if joined:
         ax.plot(xs, ys, color="#9a9a9a", linewidth=0.8, zorder=1)
     ax.scatter(xs, ys, c=colours, s=14, zorder=2)
-    offsets = _label_offsets(xs, ys, labels)
-    for x, y, label, colour, (dx, dy) in zip(xs, ys, labels, text_colours, offsets):
+    for x, y, label, colour, spot in zip(xs, ys, labels, text_colours,
+                                         label_offsets(xs, ys, labels)):
+        if spot is None:
+            continue  # it would cover another label: unreadable
+        dx, dy = spot
         ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=11,
                     color=colour, fontweight="bold", zorder=3,
                     ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top")
@@ -236,6 +294,12 @@ def draw_embeddings(embeddings: Embeddings, path: str | os.PathLike[str]) -> str
     functional_gpt.plot.PlotError: embeddings.pdf: the file name must end in .png or .svg
     """
     output_format(path)
+    with text_fonts([*embeddings.token_labels, *embeddings.position_labels]):
+        return _draw_embeddings(embeddings, path)
+
+
+def _draw_embeddings(embeddings: Embeddings, path: str | os.PathLike[str]) -> str:
+    """``draw_embeddings``' drawing."""
     fig = new_figure(figsize=(13, 6.2), dpi=100)
     from matplotlib import colormaps  # matplotlib is there: new_figure made a figure
     from matplotlib.lines import Line2D
@@ -245,7 +309,7 @@ def draw_embeddings(embeddings: Embeddings, path: str | os.PathLike[str]) -> str
                      else OTHER_COLOUR for label in embeddings.token_labels]
     positions = len(embeddings.position_labels)
     ramp = colormaps[COLORMAP]
-    position_colours = [ramp(0.85 * i / max(positions - 1, 1)) for i in range(positions)]
+    position_colours = list(ramp([0.85 * i / max(positions - 1, 1) for i in range(positions)]))
     left, right = fig.subplots(1, 2)
     shown = tuple("BOS" if label == bos else label for label in embeddings.token_labels)
     _scatter(left, embeddings.tokens, shown, token_colours, token_colours,
