@@ -604,6 +604,15 @@ def _discard(gone: OutputGone) -> None:
         discard(sys.stdout)
 
 
+def _settle(out: TextIO) -> None:
+    """After a stop signal: flush standard output, or discard it where it cannot take the text
+    (a terminal that hung up), so that Python's last flush at exit cannot fail."""
+    try:
+        out.flush()
+    except OutputGone:
+        discard(sys.stdout)
+
+
 def _output_gone(gone: OutputGone, detail: str = "") -> int:
     """Report an output that could not be written; return the exit status.
 
@@ -713,6 +722,7 @@ def _report(
     if stops.first is not None:  # also when it came during the final save
         if outcome.gone is not None:  # a hung-up terminal fails too: the signal says why
             _discard(outcome.gone)
+        _settle(out)
         _say(f"{PROG}: {stop_words(stops.first)} {after}")
         return signal_status(stops.first)
     if outcome.gone is not None:
@@ -1017,5 +1027,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OutputGone as e:
         return _output_gone(e)
     except Stopped as e:
+        _settle(out)
         _say(f"{PROG}: {stop_words(e.signum)}")
         return signal_status(e.signum)
