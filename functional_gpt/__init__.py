@@ -1,6 +1,8 @@
 """functional_gpt: a GPT that trains and samples in pure Python on an immutable tape.
 
-The modules, each one concern: ``tape`` (the autodiff engine), ``layers``,
+The modules, each one concern: ``tape`` (the autodiff engine), ``repl`` (tools
+for composing and checking tape functions: ``value_and_grad``, ``check_grads``,
+``table``), ``layers``,
 ``model``, ``optim``, ``train``, ``sample``, ``rng``, ``tokenizer``,
 ``trees`` (parameters as nested tuples, lists, NamedTuples and dicts),
 ``toy_data`` (two moons, for small classifiers), ``inside`` (what a trained
@@ -8,11 +10,10 @@ model computes, as numbers), the pictures of ``graph`` (tapes), ``plot``
 (training) and ``pictures`` (a trained model), and the shell's
 ``datasets``, ``checkpoint`` and ``cli``. ``functional_gpt.testing`` (property
 tests for your own tape functions) needs hypothesis and is imported on its own.
-
-Each module is imported when it is first used (``fg.tape`` below, or
-``from functional_gpt import tape``), not with the package: so the command
-line (``__main__``) can catch Ctrl-C, SIGTERM and SIGHUP before the tenth of
-a second its imports take, and a signal then is one line, not a traceback.
+Each module is imported when first used (``fg.model`` below), not all at once:
+so the command line (``__main__``) installs its signal handlers before the
+tenth of a second its imports take, and a Ctrl-C then is one line, not a
+traceback.
 
 >>> import functional_gpt as fg
 >>> tape, x = fg.tape.var(fg.tape.new(), 2.0)
@@ -22,8 +23,8 @@ a second its imports take, and a signal then is one line, not a traceback.
 4192
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ __all__ = [
     "optim",
     "pictures",
     "plot",
+    "repl",
     "rng",
     "sample",
     "tape",
@@ -47,38 +49,21 @@ __all__ = [
     "__version__",
 ]
 
-if TYPE_CHECKING:  # for type checkers, which do not run __getattr__
-    from . import (
-        checkpoint,
-        datasets,
-        graph,
-        inside,
-        layers,
-        model,
-        optim,
-        pictures,
-        plot,
-        rng,
-        sample,
-        tape,
-        tokenizer,
-        toy_data,
-        train,
-        trees,
-    )
+_SUBMODULES = frozenset(__all__) - {"__version__"}
 
 
-def __getattr__(name: str) -> object:
-    """Import the module ``name`` of the package on first use (PEP 562).
+def __getattr__(name: str) -> Any:
+    """A submodule on first use (PEP 562): ``import functional_gpt`` itself loads none of them,
+    so ``import functional_gpt.tape`` loads only the tape's own modules.
 
-    >>> import functional_gpt
-    >>> functional_gpt.tokenizer.Tokenizer("ab").vocab_size
-    3
-    >>> functional_gpt.no_such_module
-    Traceback (most recent call last):
-    ...
-    AttributeError: module 'functional_gpt' has no attribute 'no_such_module'
+    >>> import functional_gpt as fg
+    >>> fg.optim.linear_decay(0.01, 0, 10)
+    0.01
     """
-    if name in __all__ and name != "__version__":
-        return import_module(f".{name}", __name__)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _SUBMODULES)
