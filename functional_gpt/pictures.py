@@ -42,6 +42,8 @@ __all__ = [
     "BOS_COLOUR",
     "OTHER_COLOUR",
     "LABEL_EVERY_POINT",
+    "MAX_PROBS_WIDTH",
+    "shown_ticks",
     "label_offsets",
     "draw_attention",
     "draw_embeddings",
@@ -60,21 +62,48 @@ def _map_cells(rows: tuple[tuple[float, ...], ...]) -> list[list[float]]:
     return [list(row) + [math.nan] * (n - len(row)) for row in rows]
 
 
+_SMALLEST_TICK = 5.0  # points: the smallest tick-label font
+MAX_PROBS_WIDTH = 40.0  # inches: the widest next-token panel, however large the vocabulary
+
+
 def _tick_size(n: int, inches: float) -> float:
     """A tick-label font size (points) that lets ``n`` labels share an axis ``inches`` long."""
-    return max(5.0, min(11.0, 0.8 * 72.0 * inches / max(n, 1)))
+    return max(_SMALLEST_TICK, min(11.0, 0.8 * 72.0 * inches / max(n, 1)))
 
 
-def _label_ticks(ax: Any, axis: str, labels: tuple[str, ...], size: float, bos: str) -> None:
-    """Put ``labels`` on one axis at the cells' centres; BOS in bold, as it is easy to miss
-    (a bold ``.`` larger, a bold ``<BOS>`` smaller, to fit beside one-character labels)."""
+def shown_ticks(n: int, inches: float, keep: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """The cells of an axis of ``n`` cells, ``inches`` long, that get a tick label.
+
+    All of them when they fit at the smallest font; otherwise every k-th
+    (from the first, as many as fit) and the cells in ``keep``: only labels a
+    reader can tell apart are drawn, so a vocabulary of thousands draws in
+    time that grows with it, and stays readable.
+
+    >>> shown_ticks(5, 2.0)
+    (0, 1, 2, 3, 4)
+    >>> shown = shown_ticks(1000, 2.0, keep=(7,))   # 23 labels of 5 points fit in 2 inches
+    >>> shown[:4], len(shown)
+    ((0, 7, 44, 88), 24)
+    """
+    fit = max(1, int(0.8 * 72.0 * inches / _SMALLEST_TICK))
+    if n <= fit:
+        return tuple(range(n))
+    return tuple(sorted(set(range(0, n, math.ceil(n / fit))) | set(keep)))
+
+
+def _label_ticks(ax: Any, axis: str, labels: tuple[str, ...], size: float, bos: str,
+                 shown: tuple[int, ...] | None = None) -> None:
+    """Put ``labels`` (those at ``shown``, default all) on one axis at the cells' centres; BOS
+    in bold, as it is easy to miss (a bold ``.`` larger, a bold ``<BOS>`` smaller, to fit
+    beside one-character labels)."""
+    cells = tuple(range(len(labels))) if shown is None else shown
     ticks = ax.set_xticks if axis == "x" else ax.set_yticks
-    ticks(range(len(labels)), labels, fontsize=size)
+    ticks(cells, [labels[i] for i in cells], fontsize=size)
     texts = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
-    for text, label in zip(texts, labels):
-        if label == bos:
+    for text, i in zip(texts, cells):
+        if labels[i] == bos:
             text.set_fontweight("bold")
-            text.set_fontsize(size + 3 if len(label) == 1 else max(4.0, 0.55 * size))
+            text.set_fontsize(size + 3 if len(bos) == 1 else max(4.0, 0.55 * size))
 
 
 def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
@@ -113,7 +142,7 @@ def _draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
     n, vocab = len(reading.labels), len(reading.vocabulary)
     cell = 0.17 if n > 8 else 0.26  # inches per position in a map
     map_in = max(1.6, cell * n + 0.6)
-    width = max(n_head * (map_in + 0.45) + 1.4, 0.2 * vocab + 2.2, 6.0)
+    width = max(n_head * (map_in + 0.45) + 1.4, min(0.2 * vocab + 2.2, MAX_PROBS_WIDTH), 6.0)
     probs_in = max(1.2, 0.2 * n + 0.9)
     height = n_layer * (map_in + 0.75) + probs_in + 1.6
     fig = new_figure(figsize=(width, height), dpi=100, layout="constrained")
@@ -133,8 +162,8 @@ def _draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
             image = ax.imshow(_map_cells(reading.attention[layer][head]), cmap=cmap,
                               norm=Normalize(0.0, 1.0), interpolation="nearest")
             ax.set_title(f"layer {layer}, head {head}", fontsize=10)
-            _label_ticks(ax, "x", reading.labels, tick, bos)
-            _label_ticks(ax, "y", reading.labels, tick, bos)
+            _label_ticks(ax, "x", reading.labels, tick, bos, shown_ticks(n, map_in - 0.6))
+            _label_ticks(ax, "y", reading.labels, tick, bos, shown_ticks(n, map_in - 0.6))
             ax.tick_params(length=0, pad=1.5)
             if head == 0:
                 ax.set_ylabel("query: the token read", fontsize=9)
@@ -148,8 +177,10 @@ def _draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
     for pos, target in enumerate(reading.targets):
         ax.add_patch(Rectangle((target - 0.5, pos - 0.5), 1.0, 1.0, fill=False,
                                edgecolor=TARGET, linewidth=2.0))
-    _label_ticks(ax, "x", reading.vocabulary, _tick_size(vocab, width - 2.5), bos)
-    _label_ticks(ax, "y", reading.labels, _tick_size(n, probs_in - 0.9), bos)
+    _label_ticks(ax, "x", reading.vocabulary, _tick_size(vocab, width - 2.5), bos,
+                 shown_ticks(vocab, width - 2.5, keep=reading.targets))  # the outlined ones
+    _label_ticks(ax, "y", reading.labels, _tick_size(n, probs_in - 0.9), bos,
+                 shown_ticks(n, probs_in - 0.9))
     ax.tick_params(length=0, pad=1.5)
     ax.set_xlabel("the next token (outlined: the one that comes next in the text)",
                   fontsize=9)

@@ -3,7 +3,8 @@
 ``sample --explain`` prints each name as it is drawn (a reader that leaves after two lines
 gets them at once, and the command stops quietly); ``embeddings`` labels only what a reader
 can see, so a model with thousands of positions gets a readable picture (labels that never
-cover each other, as many as fit) in time that grows with the model; characters that no font
+cover each other, as many as fit) in time that grows with the model, and ``attention`` labels
+as many tokens of a large vocabulary as fit, always the true next ones; characters that no font
 can draw are one warning line, not one per glyph. No test asserts a time: the timeouts only
 turn a hang into a failure, and benchmarks/bench_embeddings.py measures the time.
 """
@@ -150,3 +151,23 @@ def test_characters_no_font_has_are_one_warning_line(tmp_path, capsys) -> None:
     assert len(lines) == 1, lines[:5]  # not one per glyph
     assert lines[0].startswith("functional-gpt: warning: the fonts cannot draw 60 characters, "
                                "drawn as boxes: '\U00013000' '\U00013001'")
+
+
+def test_attention_over_a_large_vocabulary_labels_what_fits_and_the_true_next(
+        tmp_path, capsys, monkeypatch) -> None:
+    from functional_gpt.cli import main
+
+    # A narrower panel than the real 40 inches, so that a small vocabulary overflows it too.
+    monkeypatch.setattr(pictures, "MAX_PROBS_WIDTH", 8.0)
+    letters = [chr(0x4E00 + i) for i in range(300)]  # CJK ideographs, 300 tokens
+    docs = ["".join(letters[i:i + 4]) for i in range(0, 300, 4)]
+    model = save_model(tmp_path / "m.json", docs)
+    out = tmp_path / "a.svg"
+    text = letters[201] + letters[17]
+    assert main(["attention", "--load", str(model), text, "-o", str(out)]) == 0
+    capsys.readouterr()
+    drawn = set(re.findall(r"<!-- (\S) -->", out.read_text()))  # each one-character text
+    vocabulary = drawn & set(letters)
+    assert {letters[201], letters[17], letters[0]} <= vocabulary  # read, next, and the first
+    # 8 inches hold about 60 labels of 5 points: as many as can be read, not 300 on each other
+    assert 20 <= len(vocabulary) <= 100

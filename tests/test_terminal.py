@@ -110,6 +110,35 @@ def test_a_hung_up_terminal_saves_the_last_step_and_exits_129(work, tmp_path,
                          f"saved it to {ckpt}"]
 
 
+@pytest.mark.parametrize("explain", [[], ["--explain"]], ids=["sample", "sample-explain"])
+def test_sample_on_a_hung_up_terminal_exits_129_with_one_line(work, explain):
+    from functional_gpt import train
+
+    run = train.prepare(NAMES, seed=3, n_embd=4, n_head=2, block_size=8)
+    model = work / "model.json"
+    C.save(model, C.Checkpoint(run.state, run.tokenizer, 3, run.rng, 1))
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "functional_gpt", "sample", "--load", str(model),
+             "--samples", "10000000", *explain],
+            cwd=work, env=_env(work), stdin=slave, stdout=slave, stderr=subprocess.PIPE,
+            preexec_fn=_on_terminal(slave),
+        )
+        _STARTED.append(proc)
+    finally:
+        os.close(slave)
+    read_until(master, 3, b"sample ")  # names stream onto the terminal
+    os.close(master)
+    try:
+        os.kill(proc.pid, signal.SIGHUP)
+    except ProcessLookupError:
+        pass
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 129, err  # not 120: what the terminal could not take is dropped
+    assert err.decode().splitlines() == ["functional-gpt: hung up (SIGHUP)"]
+
+
 # A child that loads the command line as `python -m functional_gpt` does, and sends itself
 # a signal while the modules load (when `tape` is looked for): deterministic, unlike a race.
 _SIGNAL_WHILE_LOADING = """
