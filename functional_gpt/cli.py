@@ -121,17 +121,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _file_argument(
-    role: str, parser: argparse.ArgumentParser, *names: str, **options: Any
+    role: str, parser: argparse.ArgumentParser, *names: str, shown_as: str | None = None,
+    **options: Any,
 ) -> None:
     """Add an argument naming files the command ``role`` ("reads" or "writes"), and record it.
 
     The parser's ``reads`` and ``writes`` defaults list ``(dest, name)`` for
-    each such argument (its name as messages give it: ``--save``, ``-o``,
-    ``log``), so that ``_guard_files`` checks every command's outputs the
-    same way, whatever the command.
+    each such argument (its name as messages give it: its first flag, such as
+    ``--save`` or ``-o``, or ``shown_as``), so that ``_guard_files`` checks
+    every command's outputs the same way, whatever the command.
     """
     action = parser.add_argument(*names, **options)
-    name = names[0] if names[0].startswith("-") else "log" if action.dest == "logs" else action.dest
+    name = shown_as or names[0]
     parser.set_defaults(**{role: (*(parser.get_default(role) or ()), (action.dest, name))})
 
 
@@ -263,7 +264,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "'train --log-json', one line per file with its name in the legend, plus a moving "
         "average. Needs matplotlib: pip install 'functional_gpt[plot]'.",
     )
-    _reads(plotting, "logs", nargs="+", metavar="LOG.jsonl", help="--log-json files to draw")
+    _reads(plotting, "logs", nargs="+", metavar="LOG.jsonl", shown_as="log",
+           help="--log-json files to draw")
     _writes(plotting, "-o", "--output", required=True, metavar="PATH",
             help="picture to write: a .png or .svg file")
     plotting.add_argument("--window", type=int, metavar="N",
