@@ -445,7 +445,7 @@ def _steps(
     diverged: Diverged | None = None
 
     def live(event: StepEvent, now: float) -> str:
-        return "\r" + live_line(event.step, steps, event.loss, now - start).ljust(width)
+        return live_line(event.step, steps, event.loss, now - start)
 
     with stops.deferred():
         try:
@@ -467,9 +467,9 @@ def _steps(
                     print(step_line(event.step, steps, event.loss), file=out)
                 elif mode == "live" and (now - drawn >= 0.1 or event.step in (1, steps)):
                     line = live(event, now)
-                    out.write(line)
+                    out.write("\r" + line.ljust(width))  # over the last drawing, all of it
                     out.flush()
-                    width, drawn = len(line) - 1, now
+                    width, drawn = len(line), now
                 if save_every and save is not None and event.step % save_every == 0:
                     save(event.state)
         except Stopped:
@@ -480,7 +480,7 @@ def _steps(
             gone = e
     unfinished = ""
     if mode == "live" and last is not None and gone is None:
-        unfinished = live(last, time.perf_counter()) + "\n"
+        unfinished = "\r" + live(last, time.perf_counter()).ljust(width) + "\n"
     return _Outcome(last, stops.first, diverged, gone, unfinished)
 
 
