@@ -5,7 +5,8 @@ three parts are timed in CPU seconds of this process (``time.process_time``, whi
 processes on a busy machine do not inflate): the principal components of ``wte`` and ``wpe``
 (``inside.embeddings``), the label placement (``pictures.label_offsets``, quadratic before
 issue 24), and the whole picture (``pictures.draw_embeddings`` to a PNG). The last column is the
-whole picture's time per thousand positions: about constant when the time is linear.
+whole picture's time per thousand positions: about constant when the time is linear. A second
+table times the components of ever wider models (n_embd up to 256).
 
     python benchmarks/bench_embeddings.py            # up to block size 32000, about a minute
     python benchmarks/bench_embeddings.py --quick    # two tiny sizes, for CI
@@ -35,9 +36,9 @@ def cpu_seconds(work: Callable[[], Any]) -> tuple[float, Any]:
     return time.process_time() - start, result
 
 
-def row(block_size: int, folder: Path) -> tuple[int, float, float, float]:
+def row(block_size: int, folder: Path, n_embd: int = 8) -> tuple[int, float, float, float]:
     """Block size, then CPU seconds of the components, the labels and the whole picture."""
-    run = train.prepare(["emma", "olivia", "ava"], seed=1, n_embd=8, n_head=2,
+    run = train.prepare(["emma", "olivia", "ava"], seed=1, n_embd=n_embd, n_head=2,
                         block_size=block_size)
     w = weights_of(run.state)
     pca, found = cpu_seconds(lambda: inside.embeddings(w, run.tokenizer))
@@ -63,6 +64,12 @@ def main(argv: list[str] | None = None) -> None:
             n, pca, labels, picture = row(size, Path(folder))
             print(f"| {n} | {pca:.2f} | {labels:.2f} | {picture:.2f} | "
                   f"{picture * 1000 / n:.3f} |", flush=True)
+        # A wide model (block size 16): the components come from the points' small Gram
+        # matrix, not the n_embd x n_embd covariance, whose eigen-solver grows as its cube.
+        print("\n| n_embd | components (s) |\n| --- | ---: |")
+        for width in [8, 16] if args.quick else [32, 64, 128, 256]:
+            _, pca, _, _ = row(16, Path(folder), n_embd=width)
+            print(f"| {width} | {pca:.3f} |", flush=True)
 
 
 if __name__ == "__main__":
