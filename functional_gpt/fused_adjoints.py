@@ -97,7 +97,9 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
     reached = [root]  # local transient: the nodes with an adjoint, highest id first
     # Rows of parameters that mirrored blocks read as their own ids (a weight matrix's rows):
     # for each, the (member, common ids) it receives from, in fold order.
-    rows: dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]] = {}  # local transient
+    # Kept by the row's identity while reading (a weight matrix's rows are the same objects at
+    # every position), then by its ids.
+    rows_seen: dict[int, tuple[Any, list[tuple[int, tuple[int, ...]]]]] = {}  # local transient
     built_in = T.built_in_ops()
 
     parts: dict[Any, tuple[str, tuple[Any, ...], T.Op | None]] = {}  # local cache
@@ -112,8 +114,11 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
             found = T.op_parts(stored_op)
         name, params, op = found
         if op is not None and built_in.get(name) is op:  # trusted: ints are ids, floats constants
-            if op.rule is T.constant_locals:  # what that rule gives, without calling it
+            if op.rule is T.constant_locals:  # what these two rules give, without calling them
                 return tape, local_grads
+            if op.rule is T.swapped_halves:
+                half = len(inputs) // 2
+                return tape, inputs[half:] + inputs[:half]
             return op.rule(tape, i, T.Node(value, inputs, local_grads, name, params))
         return T.local_grads_on_tape(tape, i)  # checked, or NoRuleError
 
@@ -176,7 +181,10 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
             for m, _, _ in handed:
                 own = own_rows[m - first]
                 if own and max(own) < nb:  # a row of parameters: kept whole, for pass 2
-                    rows.setdefault(tuple(own), []).append((m, common))
+                    kept = rows_seen.get(id(own))
+                    if kept is None or kept[0] is not own:
+                        kept = rows_seen[id(own)] = (own, [])
+                    kept[1].append((m, common))
                 else:
                     receive(m, own, common)
             columns = zip(*[own_rows[m - first] for m in members])
@@ -188,6 +196,11 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
                     factors[j] = list(column)
                     consumers[j] = list(members)
         i = first - 1
+    rows: dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]] = {}  # local transient
+    for own, received in rows_seen.values():  # rows of equal ids, merged in fold order
+        key = tuple(own)
+        rows[key] = (sorted(rows[key] + received, key=lambda r: -r[0]) if key in rows
+                     else received)
     _rows_apart(rows, factors, consumers)
     reached += sorted((i for i in factors if i < nb), reverse=True)  # the base's leaves
     # Pass 2: the adjoints, as one batch after the rules' nodes. Adjoint j is the left fold of
@@ -206,8 +219,8 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
             return
         gs = tuple(map(adjoint_at, consumers[group[0]]))
         gvs = tuple(map(value_at, gs))
-        rows = [tuple(factors[i]) for i in group]  # local
-        row_values = [tuple(map(value_at, row)) for row in rows]  # local
+        factor_rows = [tuple(factors[i]) for i in group]  # local
+        row_values = [tuple(map(value_at, row)) for row in factor_rows]  # local
         totals = fold_dots(gvs, row_values)
         if not all(map(isfinite, totals)):
             bad = next(i for i, t in zip(group, totals) if not isfinite(t))
@@ -216,9 +229,9 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
         adjoint.update(zip(group, range(start, start + len(group))))
         values.extend(totals)
         if len(group) == 1:  # d/df = g, d/dg = f: the dot of the factors with the g's
-            batch.append((totals[0], (*rows[0], *gs), (*gvs, *row_values[0]), "dot"))
+            batch.append((totals[0], (*factor_rows[0], *gs), (*gvs, *row_values[0]), "dot"))
         else:
-            batch.extend(block_nodes("dot", totals, Block(tuple(rows), gvs, gs,
+            batch.extend(block_nodes("dot", totals, Block(tuple(factor_rows), gvs, gs,
                                                           tuple(row_values))))
         group.clear()
 

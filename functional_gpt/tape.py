@@ -339,6 +339,20 @@ def constant_locals(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[float, ...
     return tape, n.local_grads
 
 
+def swapped_halves(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[int, ...]]:
+    """The rule of a dot of ``xs`` and ``ys`` (inputs ``xs + ys``): d/dx_k = y_k, d/dy_k = x_k,
+    the other operand's nodes, no new node. ``mul`` is a dot of one pair, and the dot blocks of
+    ``layers`` are read by it too.
+
+    >>> tape, ids = map_tape(new(), [1.0, 2.0, 3.0, 4.0], var)
+    >>> tape, d = dot(tape, ids[:2], ids[2:])
+    >>> swapped_halves(tape, d, node(tape, d))[1]
+    (2, 3, 0, 1)
+    """
+    half = len(n.inputs) // 2
+    return tape, n.inputs[half:] + n.inputs[:half]
+
+
 # ----------------------------------------------------------------------- push
 
 
@@ -521,13 +535,7 @@ def mul(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
     return push(tape, MUL, va * vb, (a, b), (vb, va))
 
 
-def _mul_rule(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[int, int]]:
-    """d(a*b)/da is b and d(a*b)/db is a: the other operand's node, no new node."""
-    a, b = n.inputs
-    return tape, (b, a)
-
-
-MUL = defop("mul", _mul_rule)
+MUL = defop("mul", swapped_halves)  # d/da is node b, d/db is node a
 
 
 def div(tape: Tape, a: Id, b: Id) -> tuple[Tape, Id]:
@@ -856,19 +864,6 @@ def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, Id]:
         raise ValueError(f"dot: lengths differ ({len(xs)} and {len(ys)})")
     vx, vy = op_values(tape, "dot", xs), op_values(tape, "dot", ys)
     return push(tape, DOT, fold_dot(vx, vy), xs + ys, (*vy, *vx))
-
-
-def swapped_halves(tape: Tape, i: int, n: Node) -> tuple[Tape, tuple[int, ...]]:
-    """The rule of a dot of ``xs`` and ``ys`` (inputs ``xs + ys``): d/dx_k = y_k, d/dy_k = x_k,
-    the other operand's nodes, no new node. Layers' dot blocks are read by it too.
-
-    >>> tape, ids = map_tape(new(), [1.0, 2.0, 3.0, 4.0], var)
-    >>> tape, d = dot(tape, ids[:2], ids[2:])
-    >>> swapped_halves(tape, d, node(tape, d))[1]
-    (2, 3, 0, 1)
-    """
-    half = len(n.inputs) // 2
-    return tape, n.inputs[half:] + n.inputs[:half]
 
 
 DOT = defop("dot", swapped_halves)

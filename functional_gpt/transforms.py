@@ -81,20 +81,28 @@ def tape_gradient(f: TapeFunction, has_aux: bool = False) -> TapeFunction:
     """
 
     def gradient_on_tape(tape: Tape, ids: Any) -> tuple[Tape, Any]:
-        leaves, rebuild = _leaves_of(ids)
-        T.values(tape, leaves)  # every input must be a node of this tape
-        tape, result = f(tape, ids)
-        out, aux = _out_and_aux("tape_gradient", tape, result, has_aux)
-        tape, adjoints = adjoints_on_tape(tape, out)
-        found = list(map(adjoints.get, leaves))  # local
-        if None in found:  # the inputs out does not depend on share one constant 0.0
-            tape, zero = T.constant(tape, 0.0)
-            found = [zero if a is None else a for a in found]
-        grads = T.as_ids(found)  # type: ignore[arg-type]  # no None is left
-        grad_ids = rebuild(grads)
+        tape, grads, rebuild, aux = _gradient_nodes(f, has_aux, tape, ids)
+        grad_ids = rebuild(T.as_ids(grads))
         return (tape, (grad_ids, aux)) if has_aux else (tape, grad_ids)
 
     return gradient_on_tape
+
+
+def _gradient_nodes(
+    f: TapeFunction, has_aux: bool, tape: Tape, ids: Any,
+) -> tuple[Tape, tuple[int, ...], Callable[[Sequence[Any]], Any], Any]:
+    """``tape_gradient``'s work: the tape, the gradient's node ids (plain ints) in the order of
+    the leaves of ``ids``, how to put them in ``ids``'s shape, and f's aux."""
+    leaves, rebuild = _leaves_of(ids)
+    T.values(tape, leaves)  # every input must be a node of this tape
+    tape, result = f(tape, ids)
+    out, aux = _out_and_aux("tape_gradient", tape, result, has_aux)
+    tape, adjoints = adjoints_on_tape(tape, out)
+    found = list(map(adjoints.get, leaves))  # local
+    if None in found:  # the inputs out does not depend on share one constant 0.0
+        tape, zero = T.constant(tape, 0.0)
+        found = [zero if a is None else a for a in found]
+    return tape, tuple(found), rebuild, aux  # type: ignore[arg-type]  # no None is left
 
 
 def _leaves_of(ids: Any) -> tuple[Sequence[int], Callable[[Sequence[Any]], Any]]:
@@ -146,10 +154,9 @@ def hessian(f: TapeFunction, has_aux: bool = False) -> Callable[[Any], Any]:
     def hessian_of(params: Any) -> Any:
         tape, ids = inputs_on_tape(params)
         leaves = _leaves_of(ids)[0]
-        tape, result = tape_gradient(f, has_aux)(tape, ids)
-        grad_ids, aux = result if has_aux else (result, None)
+        tape, grads, _, aux = _gradient_nodes(f, has_aux, tape, ids)
         rows = []  # local transient, frozen into a tuple below
-        for g in _leaves_of(grad_ids)[0]:
+        for g in grads:
             adjoint = T.backward_as_tuple(tape, g)
             rows.append(tuple([adjoint[j] for j in leaves]))
         return (tuple(rows), aux) if has_aux else tuple(rows)
@@ -182,9 +189,8 @@ def hvp(f: TapeFunction, has_aux: bool = False) -> Callable[[Any, Any], Any]:
         tape, ids = inputs_on_tape(params)
         leaves, rebuild = _leaves_of(ids)
         v_leaves = _matching_leaves("hvp", vs, ids, len(leaves))
-        tape, result = tape_gradient(f, has_aux)(tape, ids)
-        grad_ids, aux = result if has_aux else (result, None)
-        tape, g_dot_v = T.weighted_sum(tape, _leaves_of(grad_ids)[0], v_leaves)
+        tape, grads, _, aux = _gradient_nodes(f, has_aux, tape, ids)
+        tape, g_dot_v = T.weighted_sum(tape, grads, v_leaves)
         adjoint = T.backward_as_tuple(tape, g_dot_v)
         product = rebuild(tuple([adjoint[j] for j in leaves]))
         return (product, aux) if has_aux else product

@@ -362,7 +362,7 @@ def test_to_dot_refuses_too_few_gradients_and_a_bad_root() -> None:
 
 
 @needs_dot
-@given(st.text(min_size=1, max_size=12))
+@given(st.text(min_size=1, max_size=12).filter(lambda name: name not in T.built_in_ops()))
 def test_dot_parses_any_op_name(op: str) -> None:
     tape, x = T.var(T.new(), 1.5)
     tape, y = T.push(tape, op, 2.0, (x,), (-0.5,))
