@@ -23,7 +23,8 @@ pytest.importorskip("matplotlib", reason="matplotlib (the plot extra) is absent"
 
 # The steps of the tour, in the order the issue asks for them, as its headings name them.
 STEPS = ["a tape and its table", "backward, node by node", "what an immutable tape buys",
-         "one neuron and its graph", "check_grads", "the tape of one position",
+         "one neuron and its graph", "check_grads", "gradients of gradients",
+         "the tape of one position",
          "training a small model", "what each part of the model buys",
          "attention maps and embeddings", "sampling, with the choice behind each letter",
          "exercises, with checked answers"]
