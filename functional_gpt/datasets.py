@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from . import limits
+from . import tokenizer as tk
 
 __all__ = [
     "DataError",
@@ -411,6 +412,8 @@ def load_docs(source: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
 
     An http(s) URL is downloaded once into the cache (see ``fetch_url``);
     anything else that is not a URL is read as a local file (see ``read_text``).
+    A document holding a character that is not printable (a tab, a control
+    character: see ``tokenizer.unprintable_chars``) is refused, naming it.
 
     >>> load_docs()[:2]
     ('emma', 'liam')
@@ -432,6 +435,12 @@ def load_docs(source: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
     else:
         text = read_text(source)
     docs = parse_docs(text)
+    where = source or "the bundled names"
     if not docs:
-        raise DataError(f"no documents in {source or 'the bundled names'}")
+        raise DataError(f"no documents in {where}")
+    if not all(map(str.isprintable, docs)):  # a vocabulary holds printable characters only
+        n, doc = next((n, d) for n, d in enumerate(docs, 1) if not d.isprintable())
+        bad = ", ".join(map(repr, tk.unprintable_chars(doc)))
+        raise DataError(f"{where}: document {n} ({doc[:40]!r}) holds {bad}: a document is one "
+                        "line of printable characters (no tabs or control characters)")
     return docs

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_PARAMS",
     "MAX_DATA_BYTES",
     "MAX_CHECKPOINT_BYTES",
+    "MAX_WEIGHT",
     "DOWNLOAD_TIMEOUT",
     "DOWNLOAD_DEADLINE",
     "MIN_TEMPERATURE",
@@ -32,6 +33,11 @@ __all__ = [
 MAX_PARAMS = 1_000_000  # a step of such a model takes seconds; the default model has 4192
 MAX_DATA_BYTES = 100 * 2**20  # a data file or download: 100 MiB (the bundled names are 0.2 MiB)
 MAX_CHECKPOINT_BYTES = 256 * 2**20  # a checkpoint of MAX_PARAMS parameters is about 75 MB
+# The largest size of a weight in a checkpoint or after a training step. A trained model's are
+# below 10. Below this bound every computation on a model the size limit allows stays far from
+# overflow: the forward pass (its logits grow at most as the cube of the weights: under 1e40),
+# the principal components of the embeddings (squares of squares: under 1e30).
+MAX_WEIGHT = 1e6
 DOWNLOAD_TIMEOUT = 30.0  # seconds without a byte from the server
 DOWNLOAD_DEADLINE = 300.0  # seconds for a whole download, however the bytes trickle in
 MIN_TEMPERATURE = 1e-6  # below, 1 / T overflows against large logits
