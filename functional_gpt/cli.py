@@ -151,7 +151,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--resume", metavar="CKPT",
         help="continue the run saved in CKPT: its model, data, seed, schedule and optimizer "
         "state; the losses are exactly those of the run left alone. --steps may extend it, "
-        "but then the learning rate decays over the new total, unlike a run planned that long",
+        "but then the learning rate decays over the new total, unlike a run planned that long; "
+        "--lr changes the rate from the next step on",
     )
     train.add_argument(
         "--data", metavar="PATH|URL",
@@ -170,7 +171,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     train.add_argument("--block-size", type=int, metavar="N",
                        help="longest context in tokens (default 16)")
     train.add_argument("--lr", type=float, metavar="RATE",
-                       help="Adam learning rate, decayed linearly to 0 (default 0.01)")
+                       help="Adam learning rate, decayed linearly to 0 (default 0.01; with "
+                       "--resume, the saved one, and a new one applies from the next step on)")
     train.add_argument("--holdout", type=int, metavar="K",
                        help="keep the last K shuffled documents out of training and report the "
                        "model's loss on them at the end (default 0)")
@@ -302,7 +304,7 @@ def _check_sampling(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 _DEFAULTS = {"steps": 1000, "seed": 42, "n_layer": 1, "n_embd": 16, "n_head": 4,
              "block_size": 16, "lr": 0.01, "holdout": 0}
-_FIXED_BY_RESUME = ("seed", "n_layer", "n_embd", "n_head", "block_size", "lr", "holdout")
+_FIXED_BY_RESUME = ("seed", "n_layer", "n_embd", "n_head", "block_size", "holdout")
 
 
 def _flag(name: str) -> str:
@@ -315,7 +317,7 @@ def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         given = [name for name in _FIXED_BY_RESUME if getattr(args, name) is not None]
         if given:
             parser.error(f"{_flag(given[0])} cannot be given with --resume: the saved run "
-                         "fixes the model, seed, learning rate and holdout")
+                         "fixes the model, seed and holdout")
     else:
         for name, value in _DEFAULTS.items():
             if getattr(args, name) is None:
@@ -329,10 +331,10 @@ def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
                 parser.error(f"{_flag(flag)} must be at least 1, got {value}")
         if args.n_embd % args.n_head:
             parser.error(f"--n-embd ({args.n_embd}) must be divisible by --n-head ({args.n_head})")
-        if not (math.isfinite(args.lr) and args.lr > 0):
-            parser.error(f"--lr must be a positive number, got {args.lr}")
         if args.holdout < 0:
             parser.error(f"--holdout must be 0 or more, got {args.holdout}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        parser.error(f"--lr must be a positive number, got {args.lr}")
     if args.save_every is not None:
         if args.save_every < 1:
             parser.error(f"--save-every must be at least 1, got {args.save_every}")
@@ -499,6 +501,7 @@ class _Setup(NamedTuple):
     steps: int
     hyper: Adam
     holdout: int
+    saved_lr: float | None = None  # a resumed run's learning rate before --lr changed it
 
 
 def _fresh(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Setup:
@@ -554,7 +557,8 @@ def _resumed(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Setu
     steps = ckpt.steps if args.steps is None else args.steps
     if steps < done:
         parser.error(f"--steps {steps} is fewer than the {done} steps {args.resume} has taken")
-    return _Setup(run, record, ckpt.seed, steps, ckpt.hyper, ckpt.holdout)
+    hyper = ckpt.hyper if args.lr is None else ckpt.hyper._replace(lr=args.lr)
+    return _Setup(run, record, ckpt.seed, steps, hyper, ckpt.holdout, ckpt.hyper.lr)
 
 
 def _evaluation_line(label: str, result: Evaluation) -> str:
@@ -631,6 +635,10 @@ def _train(
     if not args.quiet:
         if args.resume:
             print(f"resuming {args.resume} after step {done} of {steps}", file=out)
+            if args.lr is not None:
+                print(f"--lr {setup.hyper.lr:g} from step {done + 1} on, instead of the saved "
+                      f"{setup.saved_lr:g}: the run now differs from the one left alone",
+                      file=out)
         if trimmed:
             print(f"--log-json {args.log_json}: cut {trimmed} records after step {done} "
                   "(steps the checkpoint does not hold, or a torn last line)", file=out)
@@ -694,10 +702,7 @@ def _report(
     saved = f"; saved it to {args.save}" if args.save else ""
     after = f"after step {state.adam.step} of {steps}{saved}"
     if outcome.diverged is not None:
-        bad = outcome.diverged
-        _error(f"training diverged at step {bad.step} of {steps} ({bad.reason}); "
-               f"the last good step is {state.adam.step}{saved}. Try a smaller --lr "
-               f"(this run's is {ending.lr:g})")
+        _error(_diverged_message(args, outcome.diverged, steps, ending, saved))
         return 1
     if outcome.gone is not None:
         return _output_gone(outcome.gone, f"; stopped {after}")
@@ -720,6 +725,33 @@ def _report(
         stream = sample_stream(state.tape, config, run.tokenizer, run.rng, args.temperature)
         _print_names((name for _, name in islice(stream, args.samples)), args.quiet, out)
     return 0
+
+
+def _diverged_message(
+    args: argparse.Namespace, bad: Diverged, steps: int, ending: _Ending, saved: str
+) -> str:
+    """What a diverged run says: where, why, what was saved, and advice the program accepts.
+
+    ``last_good`` is called good only when a step of this run made it; a
+    resumed run that fails at once says the checkpoint's weights could not take
+    a step. A smaller ``--lr`` is advised where it could help (``train --lr``
+    and ``train --resume --lr`` both take it); where the weights' own loss is
+    not finite, no learning rate continues them, and the advice is to train
+    again.
+    """
+    kept = bad.last_good.adam.step
+    where = f"training diverged at step {bad.step} of {steps} ({bad.reason})"
+    smaller = f"a smaller --lr (this run's is {ending.lr:g})"
+    if args.resume and kept == ending.done:  # the checkpoint's own weights failed
+        head = f"{where}: the weights of {args.resume} (step {kept}) could not take a step{saved}"
+        if bad.loss_fails:
+            return (f"{head}. Their loss is not finite, so no learning rate continues them: "
+                    f"train again from the start (without --resume) with {smaller}")
+        return f"{head}. Resume it with {smaller}"
+    if bad.loss_fails:
+        return (f"{where}; the weights of step {kept} are finite but their loss is not{saved}. "
+                f"Train again with {smaller}")
+    return f"{where}; the last good step is {kept}{saved}. Try {smaller}"
 
 
 def _print_names(names: Iterable[str], quiet: bool, out: TextIO) -> None:

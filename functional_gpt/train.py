@@ -158,7 +158,9 @@ class Diverged(ValueError):
     """Training stopped: step ``step`` made a loss or weight that is not finite, or too large.
 
     ``last_good`` is the state after the step before it, untouched by the
-    failed step; ``reason`` is what the tape refused.
+    failed step; ``reason`` is what the tape refused. ``loss_fails`` says
+    whether the loss of ``last_good`` itself on the step's document is not
+    finite: then no learning rate would have taken the step.
 
     >>> from functional_gpt import rng as R
     >>> _, s0 = init_state(R.seed(0), Config(vocab_size=3, n_embd=4, n_head=2, block_size=4))
@@ -172,9 +174,20 @@ class Diverged(ValueError):
     functional_gpt.train.Diverged: step 1: a weight grew beyond the limit of 1e+06
     """
 
-    def __init__(self, step: int, reason: str, last_good: TrainState) -> None:
+    def __init__(self, step: int, reason: str, last_good: TrainState,
+                 loss_fails: bool = False) -> None:
         super().__init__(f"step {step}: {reason}")
         self.step, self.reason, self.last_good = step, reason, last_good
+        self.loss_fails = loss_fails
+
+
+def _loss_fails(state: TrainState, tokens: Sequence[int]) -> bool:
+    """Whether the loss of ``state`` on ``tokens`` (or its gradient) is not finite."""
+    try:
+        loss_and_grads(state, tokens)
+    except T.NonFiniteError:
+        return True
+    return False
 
 
 def split_holdout(
@@ -224,10 +237,11 @@ def training(
 
     def step(event: StepEvent, s: int) -> StepEvent:
         lr = linear_decay(hyper.lr, s, steps)
+        doc = docs[s % len(docs)]
         try:
-            new_state, loss = train_step(event.state, docs[s % len(docs)], lr, hyper)
+            new_state, loss = train_step(event.state, doc, lr, hyper)
         except T.NonFiniteError as e:
-            raise Diverged(s + 1, str(e), event.state) from None
+            raise Diverged(s + 1, str(e), event.state, _loss_fails(event.state, doc)) from None
         params = param_values(new_state)
         if max(params) > bound or min(params) < -bound:  # as a checkpoint could not hold it
             raise Diverged(s + 1, f"a weight grew beyond the limit of {bound:g}", event.state)
