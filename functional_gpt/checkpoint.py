@@ -463,6 +463,27 @@ def _no_constants(name: str) -> float:
     raise _fail(f"holds {name}, which is not a finite number")
 
 
+# What a checkpoint at the parameter limit holds: three sets of matrices (weights and Adam's two
+# moments) of at most MAX_PARAMS numbers each, in as many rows at most, and the random state's
+# 624 words; a few hundred more for the other fields and for brackets inside strings.
+_MAX_LISTS = 3 * limits.MAX_PARAMS + 500
+_MAX_COMMAS = 6 * limits.MAX_PARAMS + 2000
+
+
+def _check_counts(text: str) -> None:
+    """CheckpointError when ``text`` holds more lists or values than any checkpoint can.
+
+    Counted before the JSON is parsed, so that the objects the parser makes
+    are bounded (each costs tens of bytes, far more than its text): a
+    hand-made file of ``[[],[],...`` cannot fill the memory.
+    """
+    lists = text.count("[") + text.count("{")
+    commas = text.count(",")
+    if lists > _MAX_LISTS or commas > _MAX_COMMAS:
+        raise _fail(f"holds {lists} lists and {commas} commas, more than a checkpoint of at "
+                    f"most {limits.MAX_PARAMS} parameters can")
+
+
 def loads(text: str) -> Checkpoint:
     """Return the checkpoint in JSON ``text``, or raise CheckpointError (see ``from_json_obj``).
 
@@ -471,6 +492,7 @@ def loads(text: str) -> Checkpoint:
     ...
     functional_gpt.checkpoint.CheckpointError: checkpoint: not valid JSON, truncated ... (line 1 ...
     """
+    _check_counts(text)
     try:
         obj = json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as e:

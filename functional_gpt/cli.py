@@ -388,14 +388,16 @@ def _save(path: str, ckpt: checkpoint.Checkpoint, stops: StopSignals) -> None:
 class _Outcome(NamedTuple):
     """How a training loop ended: its last event, and what stopped it early, if anything.
 
-    ``signum`` is the first stop signal, ``diverged`` a divergence and
-    ``gone`` an output (standard output or the log) that could not be written.
+    ``signum`` is the first stop signal, ``diverged`` a divergence,
+    ``gone`` an output (standard output or the log) that could not be written
+    and ``out_of_memory`` a step that ran out of memory.
     """
 
     last: StepEvent | None
     signum: int | None = None
     diverged: Diverged | None = None
     gone: OutputGone | None = None
+    out_of_memory: bool = False
 
 
 def _steps(
@@ -449,6 +451,8 @@ def _steps(
                 draw(last, time.perf_counter())
         except Diverged as e:
             return _Outcome(last, stops.first, diverged=e)
+        except MemoryError:
+            return _Outcome(last, stops.first, out_of_memory=True)
         except OutputGone as e:
             gone = e
         finally:
@@ -675,6 +679,8 @@ def _train(
             except OSError:
                 pass  # its failure was reported as the run's outcome
     elapsed = time.perf_counter() - start
+    if outcome.out_of_memory:
+        gc.collect()  # the failed step's tape, held by cycles through its traceback, goes
     state = run.state if outcome.last is None else outcome.last.state
     if outcome.diverged is not None:
         state = outcome.diverged.last_good
@@ -703,6 +709,9 @@ def _report(
     after = f"after step {state.adam.step} of {steps}{saved}"
     if outcome.diverged is not None:
         _error(_diverged_message(args, outcome.diverged, steps, ending, saved))
+        return 1
+    if outcome.out_of_memory:
+        _error(f"{_OUT_OF_MEMORY}; stopped {after}")
         return 1
     if outcome.gone is not None:
         return _output_gone(outcome.gone, f"; stopped {after}")
@@ -1007,3 +1016,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Stopped as e:
         _say(f"{PROG}: {stop_words(e.signum)}")
         return signal_status(e.signum)
+    except MemoryError:
+        _error(_OUT_OF_MEMORY)
+        return 1
+
+
+_OUT_OF_MEMORY = ("out of memory: the files, model or number of samples are too large for the "
+                  "memory this process may use")

@@ -31,8 +31,13 @@ __all__ = [
 ]
 
 MAX_PARAMS = 1_000_000  # a step of such a model takes seconds; the default model has 4192
-MAX_DATA_BYTES = 100 * 2**20  # a data file or download: 100 MiB (the bundled names are 0.2 MiB)
-MAX_CHECKPOINT_BYTES = 256 * 2**20  # a checkpoint of MAX_PARAMS parameters is about 75 MB
+# A data file or download: 16 MiB (the bundled names are 0.2 MiB; 16 MiB of names is two
+# million, hours of training an epoch). Reading and preparing one takes about 30 times its size
+# in memory (benchmarks/bench_memory.py), so about 500 MB at the limit.
+MAX_DATA_BYTES = 16 * 2**20
+# A checkpoint of MAX_PARAMS parameters takes 32 MiB in rows of 16 numbers, about 101 MiB at
+# most (rows of one number).
+MAX_CHECKPOINT_BYTES = 128 * 2**20
 # The largest size of a weight in a checkpoint or after a training step. A trained model's are
 # below 10. Below this bound every computation on a model the size limit allows stays far from
 # overflow: the forward pass (its logits grow at most as the cube of the weights: under 1e40),

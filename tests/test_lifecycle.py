@@ -367,4 +367,4 @@ def test_weights_that_overflow_give_one_line_not_a_traceback(work, tmp_path, com
     obj["params"]["wte"] = [[1e308] * len(row) for row in obj["params"]["wte"]]
     ckpt.write_text(json.dumps(obj))
     proc = run(command[0], "--load", str(ckpt), *command[1:], cwd=work)
-    one_error_line(proc, 1, ERROR, "not finite", "overflow")
+    one_error_line(proc, 1, ERROR, "larger than the limit", "overflow", str(ckpt))
