@@ -12,8 +12,8 @@ size is the multiple the README states beside the limits.
   (``[[],[],...``) as the reader lets through, the text that makes a JSON parser build the most
   objects per byte (it is refused after parsing: it is no checkpoint).
 
-    python benchmarks/bench_memory.py                  # data of 8 MiB, both checkpoints
-    python benchmarks/bench_memory.py --data-mib 32    # a bigger data file
+    python benchmarks/bench_memory.py                  # data of 8 MiB, both checkpoints: 1 minute
+    python benchmarks/bench_memory.py --data-mib 16    # a data file at the limit
 """
 
 from __future__ import annotations
@@ -49,11 +49,8 @@ def names_file(path: str, size: int, seed: int = 0) -> None:
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def big_checkpoint(path: str, size: int = 0) -> None:
-    """Save a real checkpoint of a model as near the parameter limit as the shapes allow.
-
-    (``size`` is not used: the model's size sets the file's.)
-    """
+def big_checkpoint(path: str, params: int) -> None:
+    """Save a real checkpoint of a model of about ``params`` parameters (rows of 16 numbers)."""
     from functional_gpt import checkpoint, limits, model, train
     from functional_gpt import rng as R
     from functional_gpt import tokenizer as tk
@@ -62,7 +59,7 @@ def big_checkpoint(path: str, size: int = 0) -> None:
     tok = tk.Tokenizer("abcdefghijklmnopqrstuvwxyz")
     n_embd = 16
     fixed = limits.model_size(Config(tok.vocab_size, n_embd=n_embd, n_head=4, block_size=0))
-    block = (limits.MAX_PARAMS - fixed) // n_embd
+    block = (min(params, limits.MAX_PARAMS) - fixed) // n_embd
     config = Config(tok.vocab_size, n_embd=n_embd, n_head=4, block_size=block)
     rng, state = train.init_state(R.seed(0), config)
     assert model.num_params(config) <= limits.MAX_PARAMS
@@ -77,18 +74,18 @@ def worst_checkpoint(path: str, size: int) -> None:
     """
     from functional_gpt import checkpoint
 
-    count = checkpoint._MAX_LISTS - 2  # noqa: SLF001 (the bound the reader enforces)
+    count = min(checkpoint._MAX_LISTS - 2, (size - 2) // 3)  # the bound the reader enforces
     text = "[" + ",".join(["[]"] * count) + "]"
     Path(path).write_text(text + " " * (size - len(text)), encoding="utf-8")
 
 
 def report(label: str, path: str, argv: list[str], baseline: list[str]) -> float:
-    """Print and return (peak of ``argv`` - peak of ``baseline``) / the size of ``path``."""
+    """Print a table row and return (peak of ``argv`` - peak of ``baseline``) / size of ``path``."""
     size = os.path.getsize(path)
     (peak, status), (base, _) = peak_of(argv), peak_of(baseline)
     multiple = (peak - base) / size
-    print(f"{label:20s} {size / 2**20:7.1f} MiB file  peak +{(peak - base) / 2**20:7.1f} MiB  "
-          f"{multiple:5.2f} x the file  (exit {status})", flush=True)
+    print(f"| {label} | {size / 2**20:.1f} | {(peak - base) / 2**20:.1f} | {multiple:.2f} "
+          f"| {status} |", flush=True)
     return multiple
 
 
@@ -98,33 +95,40 @@ def make(kind: str, path: str, size: int) -> None:
     The child's memory stays out of this process: on Linux a child's peak starts from
     its parent's size at the fork, so the measuring process must stay small.
     """
-    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import bench_memory as b; "
-            f"b.{kind}({path!r}, {size})")
+    here = str(ROOT / "benchmarks")
+    code = f"import sys; sys.path.insert(0, {here!r}); import bench_memory as b; " \
+        f"b.{kind}({path!r}, {size})"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-mib", type=float, default=8.0)
+    ap.add_argument("--quick", action="store_true",
+                    help="small files and a small model: seconds, to check the script runs")
     args = ap.parse_args(argv)
     from functional_gpt import limits
 
+    data_size = int((0.25 if args.quick else args.data_mib) * 2**20)
+    worst_size = 4 * 2**20 if args.quick else limits.MAX_CHECKPOINT_BYTES
+    print("| case | file (MiB) | peak memory beyond a tiny file's (MiB) | times the file | exit |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as folder:
         tiny = os.path.join(folder, "tiny.txt")
         make("names_file", tiny, 100)
         data = os.path.join(folder, "names.txt")
-        make("names_file", data, int(args.data_mib * 2**20))
+        make("names_file", data, data_size)
         train = ["train", "--steps", "1", "--samples", "0", "--quiet", "--data"]
-        report("data (train)", data, [*train, data], [*train, tiny])
+        report("data file (train)", data, [*train, data], [*train, tiny])
         small = os.path.join(folder, "small.json")
         peak_of([*train, tiny, "--save", small])
         ckpt = os.path.join(folder, "big.json")
-        make("big_checkpoint", ckpt, 0)
+        make("big_checkpoint", ckpt, 50_000 if args.quick else limits.MAX_PARAMS)
         sample = ["sample", "--samples", "1", "--load"]
         report("checkpoint (sample)", ckpt, [*sample, ckpt], [*sample, small])
         worst = os.path.join(folder, "worst.json")
-        make("worst_checkpoint", worst, limits.MAX_CHECKPOINT_BYTES)
-        report("checkpoint, worst", worst, [*sample, worst], [*sample, small])
+        make("worst_checkpoint", worst, worst_size)
+        report("any file as a checkpoint, worst", worst, [*sample, worst], [*sample, small])
     return 0
 
 

@@ -976,6 +976,18 @@ def _run(argv: Sequence[str], out: TextIO, stops: StopSignals) -> int:
     top, parsers = _parser()
     args = top.parse_args(_with_command(argv))
     parser = parsers[args.command]
+    try:
+        return _dispatch(parser, args, out, stops)
+    except T.NonFiniteError as e:  # weights within the limit, yet a probability underflows
+        model_of = getattr(args, "load", None) or "the model"
+        raise _Fail(f"{model_of}: the model's forward pass is not finite ({e}): its weights "
+                    "are too large") from None
+
+
+def _dispatch(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO, stops: StopSignals
+) -> int:
+    """Run the parsed command."""
     if args.command == "sample":
         return _sample(parser, args, out)
     if args.command == "plot":
@@ -1007,9 +1019,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(sys.argv[1:] if argv is None else argv, out, stops)
     except (_Fail, datasets.DataError, checkpoint.CheckpointError, plot.PlotError) as e:
         _error(str(e))
-        return 1
-    except T.NonFiniteError as e:
-        _error(f"the model's forward pass is not finite ({e}): its weights overflow")
         return 1
     except OutputGone as e:
         return _output_gone(e)

@@ -481,7 +481,7 @@ def load_docs(source: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
     where = source or "the bundled names"
     if not docs:
         raise DataError(f"no documents in {where}")
-    if not all(map(str.isprintable, docs)):  # a vocabulary holds printable characters only
+    if not "".join(docs).isprintable():  # a vocabulary holds printable characters only
         n, doc = next((n, d) for n, d in enumerate(docs, 1) if not d.isprintable())
         bad = ", ".join(map(repr, tk.unprintable_chars(doc)))
         raise DataError(f"{where}: document {n} ({doc[:40]!r}) holds {bad}: a document is one "

@@ -177,8 +177,9 @@ def picture_was_right(path: Path) -> None:
     assert all(map(math.isfinite, numbers)), numbers
 
 
-@settings(max_examples=int(os.environ.get('READERS_EXAMPLES', 25)), suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                  HealthCheck.too_slow], deadline=None)
+# Each example runs seven commands: few examples (READERS_EXAMPLES=400 for a long search).
+@settings(max_examples=int(os.environ.get("READERS_EXAMPLES", "25")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_every_reader_works_or_says_one_line(real, data) -> None:
     folder, obj = real

@@ -26,7 +26,7 @@ NAMES = b"emma\nolivia\nava\n"
 
 
 class Hostile:
-    """A server in a thread; ``sent`` counts the body bytes it has written, ``requests`` the GETs."""
+    """A server in a thread; ``sent`` counts the body bytes it wrote, ``requests`` the GETs."""
 
     def __init__(self) -> None:
         self.sent = 0
