@@ -206,7 +206,7 @@ else:
         >>> adjoint
         [20.0, 6.0, 8.0, 2.0]
         """
-        n_own, n_common = len(block.common_grads), len(block.common_ids)
+        n_own, n_common = len(block.own_grads), len(block.shared_ids)
         if n_own > WRITTEN_OUT_MAX or n_common > WRITTEN_OUT_MAX:
             return loop_block_hand_over(adjoint, block, first, last)
         return written_out_block_hand_over(n_own, n_common)(adjoint, block, first, last)

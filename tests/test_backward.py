@@ -67,7 +67,7 @@ def test_every_form_of_a_block_hand_over_is_the_loop(case, data: st.DataObject) 
     expected = list(adjoint)
     fast_backward.loop_block_hand_over(expected, block, first, first + m - 1)
     forms = [fast_backward.block_hand_over]
-    n_own, n_common = len(block.common_grads), len(block.common_ids)
+    n_own, n_common = len(block.own_grads), len(block.shared_ids)
     forms.append(fast_backward.written_out_block_hand_over(n_own, n_common))
     for form in forms:
         out = list(adjoint)

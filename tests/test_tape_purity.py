@@ -11,6 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from strategies import Instr, apply_instr, finite, instructions, snapshot
 
 import functional_gpt.tape as T
+from functional_gpt import repl
 
 
 def try_step(tape: T.Tape, ins: Instr) -> tuple[T.Tape, int] | None:
@@ -105,7 +106,7 @@ class TapeForest(RuleBasedStateMachine):
     def look(self, data: st.DataObject) -> None:
         """Printing a tape (repr and table) and reading its values change nothing."""
         tape = self.pick(data)
-        repr(tape), T.table(tape), T.values(tape, range(len(tape)))
+        repr(tape), repl.table(tape), T.values(tape, range(len(tape)))
 
     @invariant()
     def every_tape_equals_its_snapshot(self) -> None:
