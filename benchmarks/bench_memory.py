@@ -72,9 +72,9 @@ def worst_checkpoint(path: str, size: int) -> None:
     Empty lists are the text that makes a JSON parser build the most objects per
     byte; ``checkpoint.loads`` counts them first and refuses a file with more.
     """
-    from functional_gpt import checkpoint
+    from functional_gpt import limits
 
-    count = min(checkpoint._MAX_LISTS - 2, (size - 2) // 3)  # the bound the reader enforces
+    count = min(limits.MAX_CHECKPOINT_LISTS - 2, (size - 2) // 3)  # what the reader lets through
     text = "[" + ",".join(["[]"] * count) + "]"
     Path(path).write_text(text + " " * (size - len(text)), encoding="utf-8")
 

@@ -463,13 +463,6 @@ def _no_constants(name: str) -> float:
     raise _fail(f"holds {name}, which is not a finite number")
 
 
-# What a checkpoint at the parameter limit holds: three sets of matrices (weights and Adam's two
-# moments) of at most MAX_PARAMS numbers each, in as many rows at most, and the random state's
-# 624 words; a few hundred more for the other fields and for brackets inside strings.
-_MAX_LISTS = 3 * limits.MAX_PARAMS + 500
-_MAX_COMMAS = 6 * limits.MAX_PARAMS + 2000
-
-
 def _check_counts(text: str) -> None:
     """CheckpointError when ``text`` holds more lists or values than any checkpoint can.
 
@@ -479,7 +472,7 @@ def _check_counts(text: str) -> None:
     """
     lists = text.count("[") + text.count("{")
     commas = text.count(",")
-    if lists > _MAX_LISTS or commas > _MAX_COMMAS:
+    if lists > limits.MAX_CHECKPOINT_LISTS or commas > limits.MAX_CHECKPOINT_COMMAS:
         raise _fail(f"holds {lists} lists and {commas} commas, more than a checkpoint of at "
                     f"most {limits.MAX_PARAMS} parameters can")
 

@@ -22,6 +22,8 @@ __all__ = [
     "MAX_DATA_BYTES",
     "MAX_CHECKPOINT_BYTES",
     "MAX_WEIGHT",
+    "MAX_CHECKPOINT_LISTS",
+    "MAX_CHECKPOINT_COMMAS",
     "DOWNLOAD_TIMEOUT",
     "DOWNLOAD_DEADLINE",
     "MIN_TEMPERATURE",
@@ -38,6 +40,13 @@ MAX_DATA_BYTES = 16 * 2**20
 # A checkpoint of MAX_PARAMS parameters takes 32 MiB in rows of 16 numbers, about 101 MiB at
 # most (rows of one number).
 MAX_CHECKPOINT_BYTES = 128 * 2**20
+# What a checkpoint at the parameter limit holds: three sets of matrices (weights and Adam's two
+# moments) of at most MAX_PARAMS numbers each, in as many rows at most, and the random state's
+# 624 words; a few hundred more for the other fields and for brackets inside strings. A reader
+# counts them in the text before parsing it, so that the objects a JSON parser builds (tens of
+# bytes each, far more than their text) stay bounded whatever the file holds.
+MAX_CHECKPOINT_LISTS = 3 * MAX_PARAMS + 500  # "[" and "{"
+MAX_CHECKPOINT_COMMAS = 6 * MAX_PARAMS + 2000
 # The largest size of a weight in a checkpoint or after a training step. A trained model's are
 # below 10. Below this bound every computation on a model the size limit allows stays far from
 # overflow: the forward pass (its logits grow at most as the cube of the weights: under 1e40),

@@ -382,3 +382,17 @@ def test_a_version_1_file_still_loads() -> None:
     again = C.loads(C.dumps(ckpt))
     assert json.loads(C.dumps(ckpt))["version"] == 2
     assert_same(ckpt, again)
+
+
+def test_more_lists_or_values_than_any_checkpoint_holds_are_refused_before_parsing():
+    from functional_gpt import limits
+
+    lists = "[" + ",".join(["[]"] * limits.MAX_CHECKPOINT_LISTS) + "]"
+    with pytest.raises(C.CheckpointError, match="lists .* more than a checkpoint of at most"):
+        C.loads(lists)
+    numbers = "[" + "0," * (limits.MAX_CHECKPOINT_COMMAS + 1) + "0]"
+    with pytest.raises(C.CheckpointError, match="commas, more than a checkpoint"):
+        C.loads(numbers)
+    # Just under the bounds, the text is parsed (and refused for what it is).
+    with pytest.raises(C.CheckpointError, match="not a functional-gpt checkpoint"):
+        C.loads("[" + ",".join(["[]"] * (limits.MAX_CHECKPOINT_LISTS - 1)) + "]")
