@@ -285,8 +285,9 @@ def _weights(xs: tuple[float, ...], what: str) -> tuple[float, ...]:
     bound = limits.MAX_WEIGHT
     if xs and (max(xs) > bound or min(xs) < -bound):
         big = max(xs, key=abs)
-        raise _fail(f"{what} holds the weight {big!r}, larger than the limit of {bound:g}: the "
-                    "model's computations would overflow (a diverged or hand-edited model)")
+        raise _fail(f"{what} holds the weight {big!r}, larger than the limit of {bound:g}, "
+                    "beyond which the model's computations may overflow (a diverged or "
+                    "hand-edited model)")
     return xs
 
 

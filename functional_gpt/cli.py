@@ -24,9 +24,9 @@ exactly; ``eval`` and ``score`` judge a saved model; ``plot`` draws logs;
 ``attention`` and ``embeddings`` draw what a saved model does inside, and
 ``sample --explain`` the choice behind each sampled character.
 Exit status: 0 done, 1 bad data, checkpoint or output path, a diverged run,
-or an output that cannot be written, 2 bad arguments, 129 hung up (SIGHUP),
-130 interrupted (Ctrl-C), 141 standard output closed by its reader, 143
-terminated (SIGTERM). ``shell.py`` holds the guards: what a stop signal
+an output that cannot be written or memory that ran out, 2 bad arguments,
+129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 141 standard output closed
+by its reader, 143 terminated (SIGTERM). ``shell.py`` holds the guards: what a stop signal
 does, outputs that go away, and the output paths that are refused.
 
 >>> main(["sample", "--load", "/no/such/checkpoint.json"])
@@ -132,7 +132,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "from it, in pure Python on an immutable autodiff tape.",
         epilog=f"Without a command, 'train' is run: '{PROG} --steps 100' trains for 100 steps. "
         f"'{PROG} COMMAND --help' lists a command's options. Exit status: 0 done, 1 bad data, "
-        "checkpoint or output path, a diverged run or an output that cannot be written, "
+        "checkpoint or output path, a diverged run, an output that cannot be written or "
+        "memory that ran out, "
         "2 bad arguments, 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 141 standard output "
         "closed by its reader, 143 terminated (SIGTERM).",
     )

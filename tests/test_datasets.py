@@ -263,9 +263,11 @@ def test_silent_server_times_out(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("url", ["ftp://host/x.txt", "http://", "file:///etc/passwd"])
-def test_only_http_urls_are_fetched(url: str, tmp_path: Path) -> None:
-    with pytest.raises(D.DataError, match="only http"):
+@pytest.mark.parametrize("url, words", [("ftp://host/x.txt", "only http"),
+                                        ("file:///etc/passwd", "only http"),
+                                        ("http://", "names no host")])
+def test_only_http_urls_with_a_host_are_fetched(url: str, words: str, tmp_path: Path) -> None:
+    with pytest.raises(D.DataError, match=words):
         D.fetch_url(url, tmp_path)
 
 
