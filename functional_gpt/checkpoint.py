@@ -43,9 +43,11 @@ version 2 without ``data`` and ``holdout``; it still loads (with no data
 record and no holdout).
 
 ``params`` holds every matrix of ``model.matrix_shapes(config)``, in that
-order, as a list of rows. ``rng`` is the random state right after the
-parameters were drawn (a Mersenne Twister state, as ``random.getstate``):
-sampling continues from it, and so could resumed training.
+order, as a list of rows, each weight at most ``limits.MAX_WEIGHT`` in size;
+``vocab`` holds printable characters only (``tokenizer.unprintable_chars``).
+``rng`` is the random state right after the parameters were drawn (a
+Mersenne Twister state, as ``random.getstate``): sampling continues from it,
+and so could resumed training.
 """
 
 from __future__ import annotations
@@ -486,9 +488,14 @@ def loads(text: str) -> Checkpoint:
     ...
     functional_gpt.checkpoint.CheckpointError: checkpoint: not valid JSON, truncated ... (line 1 ...
     """
+    return _checked(_parsed(text))
+
+
+def _parsed(text: str) -> object:
+    """The JSON data in ``text`` (its lists and values counted first), or CheckpointError."""
     _check_counts(text)
     try:
-        obj = json.loads(text, parse_constant=_no_constants)
+        return json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as e:
         raise _fail(
             f"not valid JSON, truncated or corrupted (line {e.lineno} column {e.colno}: {e.msg})"
@@ -497,6 +504,10 @@ def loads(text: str) -> Checkpoint:
         raise _fail("not valid JSON (nested too deeply)") from None
     except ValueError as e:  # an int of more digits than Python converts (3.11+)
         raise _fail(f"holds a number it cannot read ({str(e).split(';')[0]})") from None
+
+
+def _checked(obj: object) -> Checkpoint:
+    """``from_json_obj(obj)``, with any error a check lacks turned into a CheckpointError."""
     try:
         return from_json_obj(obj)
     except CheckpointError:

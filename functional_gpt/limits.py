@@ -1,4 +1,4 @@
-"""The limits on sizes: the model, data files, downloads, checkpoints and sampling temperature.
+"""The limits on sizes: the model, its weights, data files, downloads, checkpoints, temperature.
 
 Each limit keeps a mistake (a typo in ``--block-size``, a URL that serves an
 endless body, ``--load /dev/urandom``) from filling the memory or hanging the
