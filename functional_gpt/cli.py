@@ -145,7 +145,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         description="Train a GPT as microgpt.py does, print the loss of every step, then "
         "sample names. With --save, the model is saved at the end, on Ctrl-C, SIGTERM or "
         "SIGHUP, when the output goes away, "
-        "after the last good step of a diverging run, and every --save-every steps. "
+        "as it was before a step that diverges, and every --save-every steps. "
         "--resume continues a saved run exactly where it stopped.",
     )
     train.add_argument(
