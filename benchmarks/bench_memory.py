@@ -3,7 +3,7 @@
 The size limits (``functional_gpt/limits.py``) are meant to bound memory: this measures how.
 Each case runs the command line in a child process and takes its peak resident memory
 (``wait4``), less the peak of the same command on a tiny file; that difference over the file's
-size is the multiple the README states beside the limits.
+size is the multiple docs/USAGE.md states beside the limits.
 
 - data (train): ``train --steps 1`` on a file of short names (3 to 8 letters a line, the
   worst realistic case: memory grows with the number of documents);

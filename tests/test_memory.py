@@ -81,9 +81,10 @@ def test_a_checkpoint_too_big_for_the_memory_is_one_line(tmp_path):
     assert (tmp_path / "big.json").stat().st_size > 10 * 2**20
     proc = run_limited(10 * 2**20, "sample", "--load", "big.json", cwd=tmp_path)
     one_line(proc, "functional-gpt: error: out of memory")
-    # The README's promise: reading takes about 6 times the file in resident memory, and an
-    # address-space limit (this one) needs about twice that.
-    room = 12 * (tmp_path / "big.json").stat().st_size
+    # docs/USAGE.md's promise: reading takes about 6 times the file in resident memory, and an
+    # address-space limit (this one) about twice that (12 times, on the machine it was measured
+    # on); 16 times leaves a margin for other Pythons.
+    room = 16 * (tmp_path / "big.json").stat().st_size
     proc = run_limited(room, "sample", "--load", "big.json", "--samples", "2", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
 
@@ -93,7 +94,7 @@ def test_a_data_file_trains_in_the_stated_multiple_of_its_size(tmp_path):
              for i in range(3 * 10**5))
     path = tmp_path / "names.txt"
     path.write_text("\n".join(names) + "\n", encoding="utf-8")  # ~2 MiB of short names
-    room = 60 * path.stat().st_size  # the README: about 30 times, twice that as address space
+    room = 60 * path.stat().st_size  # docs/USAGE.md: about 30 times (35 as address space)
     proc = run_limited(room, "train", "--data", "names.txt", "--steps", "1", "--samples", "1",
                        cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
