@@ -468,3 +468,21 @@ def test_nothing_passed_in_is_changed() -> None:
     g = tape_gradient(lambda t, ids: T.tanh(*T.mul(t, *ids)))
     g(tape, (x, y))
     assert tape.nodes == before
+
+
+@settings(max_examples=10)
+@given(st.integers(0, 10_000), st.integers(1, 2), st.sampled_from([1, 2]))
+def test_hvp_of_the_fused_gpt_equals_hvp_of_the_plain_gpt(seed, n_layer, n_head) -> None:
+    """The GPT in fused layers and in plain primitives (model.PLAIN_OPS): the same H v."""
+    config = M.Config(vocab_size=4, n_layer=n_layer, n_embd=4, n_head=n_head, block_size=3)
+    _, state = train.init_state(R.seed(seed), config)
+    xs = list(train.param_values(state))
+    _, vs = R.gauss_many(R.seed(seed + 1), len(xs), 0.0, 1.0)
+    tokens = (3, 0, 2, 1)
+    products = [
+        hvp(lambda tape, ids, ops=ops: M.doc_loss(tape, M.layout(config), config, tokens, ops))(
+            xs, list(vs))
+        for ops in (M.TAPE_OPS, M.PLAIN_OPS)
+    ]
+    scale = max(map(abs, products[1]))
+    assert all(abs(a - b) <= 1e-9 * scale for a, b in zip(*products))
