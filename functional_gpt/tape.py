@@ -2,9 +2,10 @@
 
 Read this file first. It is the whole idea, in this order: what a node is and what a tape is;
 ``push``, the one way a node gets onto a tape; the primitives, each one line of forward math
-plus its local gradients; ``map_tape`` and ``zip_map_tape``, which thread a tape through a
-list; the backward pass, a fold from the root down into a persistent vector of gradients; and
-``reset`` / ``update``, which carry the parameters from one training step to the next.
+plus its local gradients, followed by its rule for the second order; ``map_tape`` and
+``zip_map_tape``, which thread a tape through a list; the backward pass, a fold from the root
+down into a persistent vector of gradients, and its twin onto the tape; and ``reset`` /
+``update``, which carry the parameters from one training step to the next.
 
 Every operation takes a tape first and returns ``(new_tape, node_id)``. The tape passed in is
 never changed, so old tapes stay valid and two computations can branch from one tape.
@@ -37,6 +38,12 @@ The whole truth, in five answers:
   row ``k`` are ``x``'s values for ``w_k`` and ``w_k``'s values for ``x``, so ``backward``
   hands ``g_k * x`` to ``w_k`` and ``g_k * w_k`` to ``x``. The rows are stored as one Block
   (with a bias, each row is one ``dot_add`` node that also hands ``g_k`` to ``b_k``).
+- **Second order.** Each op is an ``Op``: its name and a rule, defined beside it
+  (``defop``), that puts its local gradients on the tape as nodes. ``backward_on_tape``, next
+  to ``backward_spec``, is the same fold with the adjoints pushed as nodes, so a gradient can be
+  differentiated again; ``fused_adjoints.py`` is its fast twin, one node per adjoint, which
+  ``transforms.py`` (``tape_gradient``, ``hessian``, ``hvp``) runs. ``tests/test_second_order.py``
+  proves them equal.
 - **A training step** (``train.train_step``) pushes the loss onto the tape of parameters
   (``model.doc_loss``), runs ``backward_as_tuple`` from it, takes an Adam step on the
   parameters' gradients and hands the new values to the next step with ``update``.
