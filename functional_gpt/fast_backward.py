@@ -30,24 +30,27 @@ from __future__ import annotations
 
 import builtins
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import chain, compress, count, repeat
 from operator import add as _add
 from operator import itemgetter
 from operator import mul as _mul
-from typing import Any
+from math import isfinite as _isfinite
+from typing import Any, TypeVar
 
 from .exact_folds import WRITTEN_OUT_MAX
-from .tape_storage import Block, Run, Tape, entries, op_value
+from .tape_storage import Block, NonFiniteError, Run, Tape, entries, node_tuple, op_value
 
 __all__ = [
     "backward_as_tuple",
+    "finite_adjoints",
     "loop_block_hand_over",
     "block_hand_over",
     "written_out_block_hand_over",
 ]
 
+A = TypeVar("A", bound=Sequence[float])  # a tuple or a pvector of adjoints
 _inputs_of = itemgetter(1)  # an entry -> its inputs (or its Block), for a C-level scan
 
 
@@ -86,7 +89,39 @@ def backward_as_tuple(tape: Tape, root: int) -> tuple[float, ...]:
                 for j, local in zip(inputs, local_grads):
                     adjoint[j] += local * g
             i -= 1
-    return tuple(adjoint)
+    return finite_adjoints(tape, tuple(adjoint))
+
+
+def finite_adjoints(tape: Tape, adjoints: A) -> A:
+    """Return ``adjoints`` (one gradient per node of ``tape``) if every one is finite; else
+    raise ``NonFiniteError`` naming the node whose gradient overflowed.
+
+    A gradient past 1e308 is ``inf``, and ``inf`` times a local gradient of 0
+    is ``nan``: numbers that would look like answers. Both backward passes end
+    here instead, as the forward pass does on an overflow. The node named is
+    the last one (the first the fold reaches) whose gradient is not finite:
+    every node after it handed over finite numbers, whose sum overflowed.
+
+    >>> from functional_gpt import tape as T
+    >>> tape, x = T.var(T.new(), -1.0)
+    >>> tape, r = T.relu(tape, x)                  # 0.0, and its local gradient is 0
+    >>> tape, y = T.scale(tape, r, 1e200)
+    >>> tape, z = T.scale(tape, y, 1e200)          # d z / d r = 1e400: past 1e308
+    >>> finite_adjoints(tape, (1.0, 2.0, 3.0, 4.0))
+    (1.0, 2.0, 3.0, 4.0)
+    >>> T.backward(tape, z)
+    Traceback (most recent call last):
+    ...
+    functional_gpt.tape.NonFiniteError: backward: the gradient of node 1 (relu) overflows: ...
+    """
+    if _isfinite(builtins.sum(adjoints)):  # one C-level pass: finite only if every one is
+        return adjoints
+    bad = [i for i, g in enumerate(adjoints) if not _isfinite(g)]  # local
+    if not bad:  # every one finite: only their sum overflowed
+        return adjoints
+    i = bad[-1]
+    raise NonFiniteError(f"backward: the gradient of node {i} ({node_tuple(tape, i)[3]}) "
+                         f"overflows: d(root)/d(node {i}) is {adjoints[i]!r}, past 1e308")
 
 
 def loop_block_hand_over(adjoint: list[float], block: Block, first: int, last: int) -> None:

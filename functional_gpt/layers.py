@@ -212,7 +212,7 @@ def linear(
         # weights). Every row is as long as x (checked above), so the block is well formed: push
         # it unchecked.
         block = Block(tuple(rows), xv, x, tuple(wvs))
-        return T.push_many(tape, T.block_nodes("dot", dot_values(xv, wvs), block))
+        return T.push_trusted(tape, T.block_nodes("dot", dot_values(xv, wvs), block))
     return _linear_with_bias(tape, x, xv, rows, wvs, bias)
 
 
@@ -230,7 +230,7 @@ def _linear_with_bias(
     # the order that T.add then T.dot's nodes would, so sums over repeated ids round alike.
     block = Block(tuple([(b,) + row for b, row in zip(bias, rows)]), (1.0,) + xv, x, tuple(wvs))
     values = tuple([d + b for d, b in zip(dot_values(xv, wvs), bv)])  # as T.add adds
-    return T.push_many(tape, T.block_nodes("dot_add", values, block))
+    return T.push_trusted(tape, T.block_nodes("dot_add", values, block))
 
 
 def scaled_dots(
@@ -258,8 +258,8 @@ def scaled_dots(
     qv = T.op_values(tape, "scaled_dots", q)
     every_kv = T.op_values(tape, "scaled_dots", tuple(chain.from_iterable(key_ids)))  # one read
     kvs = [every_kv[i * n : i * n + n] for i in range(len(key_ids))]
-    return T.push_block(tape, "scaled_dot", scaled_dot_values(qv, kvs, scale),
-                        _logits_block(q, qv, key_ids, kvs, scale))
+    return T.push_trusted(tape, T.block_nodes(  # a well-formed block: pushed unchecked
+        "scaled_dot", scaled_dot_values(qv, kvs, scale), _logits_block(q, qv, key_ids, kvs, scale)))
 
 
 def _logits_block(
@@ -319,7 +319,7 @@ def attention(
                                                  value_columns[lo:hi]))
         outs += range(first + 2 * t, first + 2 * t + d)
         first += 2 * t + d
-    tape, _ = T.push_many(tape, batch)
+    tape, _ = T.push_trusted(tape, batch)
     return tape, tuple(outs)
 
 
@@ -336,7 +336,7 @@ def add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, tuple[i
     if len(xs) != len(ys):
         raise ValueError(f"add: lengths differ ({len(xs)} and {len(ys)})")
     xv, yv = T.op_values(tape, "add", xs), T.op_values(tape, "add", ys)
-    return T.push_many(tape, [
+    return T.push_trusted(tape, [
         (a + b, (i, j), _ONES, "add") for i, j, a, b in zip(xs, ys, xv, yv)
     ])
 
@@ -352,7 +352,7 @@ def mul_scalar(tape: Tape, xs: Sequence[int], s: int) -> tuple[Tape, tuple[int, 
     """
     xs = tuple(xs)
     sv = T.op_value(tape, "mul", s)
-    return T.push_many(tape, [
+    return T.push_trusted(tape, [
         (a * sv, (i, s), (sv, a), "mul")
         for i, a in zip(xs, T.op_values(tape, "mul", xs))
     ])
@@ -368,7 +368,7 @@ def relu(tape: Tape, xs: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     """
     xs = xs if type(xs) is Run else tuple(xs)
     xv = T.op_values(tape, "relu", xs)
-    return T.push_many(tape, [
+    return T.push_trusted(tape, [
         (y, (i,), _ONE if a > 0.0 else _ZERO, "relu") for i, a, y in zip(xs, xv, relu_values(xv))
     ])
 
@@ -394,7 +394,7 @@ def rmsnorm(tape: Tape, x: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     ss_id = len(tape)
     scale_id = ss_id + 1
     d_scale = -0.5 * (ss * n**-1 + RMS_EPS) ** -1.5 * n**-1  # d scale / d ss
-    tape, _ = T.push_many(tape, [
+    tape, _ = T.push_trusted(tape, [
         (ss, tuple(x) + tuple(x), xv + xv, "dot"),
         (s, (ss_id,), (d_scale,), "rms_scale"),
         *[(a * s, (i, scale_id), (s, a), "mul") for i, a in zip(x, xv)],
@@ -428,7 +428,7 @@ def softmax(tape: Tape, logits: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     ((0.5, 0.5), (0.25, -0.25))
     """
     logits = tuple(logits)
-    return T.push_many(tape, _softmax_nodes(logits, softmax_values(
+    return T.push_trusted(tape, _softmax_nodes(logits, softmax_values(
         T.op_values(tape, "softmax", logits))))
 
 

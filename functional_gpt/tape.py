@@ -38,7 +38,7 @@ from typing import Any, NamedTuple, TypeVar
 from pyrsistent import PVector, pvector
 
 from .exact_folds import fold_dot, fold_dots, fold_sum
-from .fast_backward import backward_as_tuple
+from .fast_backward import backward_as_tuple, finite_adjoints
 from .tape_storage import (
     CHUNK,
     EMPTY,
@@ -61,6 +61,7 @@ from .tape_storage import (
     parameter_values,
     push_block,
     push_many,
+    push_trusted,
 )
 
 __all__ = [
@@ -73,7 +74,7 @@ __all__ = [
     "reset", "update",
     # re-exported from tape_storage, exact_folds and fast_backward
     "NonFiniteError", "Block", "Run", "RunMatrix", "CHUNK", "StoredNode", "leaves",
-    "op_value", "op_values", "push_many", "push_block", "block_nodes",
+    "op_value", "op_values", "push_many", "push_trusted", "push_block", "block_nodes",
     "fold_sum", "fold_dot", "fold_dots",
     # re-exported lazily from repl (it stands above this module): see __getattr__ at the end
     "value_and_grad", "gradient", "GradCheck", "check_grads",  # noqa: F822
@@ -636,7 +637,9 @@ def backward_spec(tape: Tape, root: int) -> PVector[float]:
     its adjoint ``g`` to each input ``j``, in the order of its inputs:
     ``adjoint[j] + local_grad * g``. A node's inputs have smaller ids, so when
     the fold reaches ``i`` every node that reads ``i`` has already handed over:
-    no graph search is needed, and no op is named.
+    no graph search is needed, and no op is named. A gradient that overflows
+    ends in ``NonFiniteError`` naming its node (``fast_backward.finite_adjoints``),
+    never in ``inf`` or ``nan``.
 
     >>> tape, (x, y) = map_tape(new(), [3.0, 4.0], var)
     >>> tape, xy = mul(tape, x, y)
@@ -653,7 +656,7 @@ def backward_spec(tape: Tape, root: int) -> PVector[float]:
                       zip(inputs, local_grads), adjoint)
 
     start = pvector([0.0] * len(tape)).set(root, 1.0)
-    return reduce(hand_over, range(root, -1, -1), start)
+    return finite_adjoints(tape, reduce(hand_over, range(root, -1, -1), start))
 
 
 def backward(tape: Tape, root: int) -> PVector[float]:
