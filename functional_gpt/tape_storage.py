@@ -281,9 +281,11 @@ class Tape:
         chunks: PVector[tuple[Entry, ...]] | None = None,
         tail: tuple[Entry, ...] = (),
     ) -> None:
-        object.__setattr__(self, "base", base)
-        object.__setattr__(self, "chunks", _NO_CHUNKS if chunks is None else chunks)
-        object.__setattr__(self, "tail", tail)
+        # Tuples, as given or copied: a list the caller keeps cannot change the tape.
+        object.__setattr__(self, "base", base if type(base) is tuple else tuple(base))
+        object.__setattr__(self, "chunks", _NO_CHUNKS if chunks is None else chunks
+                           if type(chunks) is type(_NO_CHUNKS) else pvector(map(tuple, chunks)))
+        object.__setattr__(self, "tail", tail if type(tail) is tuple else tuple(tail))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("a Tape is immutable")
