@@ -191,7 +191,7 @@ def linear(
     ...
     ValueError: linear: 1 biases for 2 rows
     """
-    x = x if type(x) is Run else tuple(x)
+    x = x if type(x) is Run else T.node_ids("linear", x)
     xv = T.op_values(tape, "linear", x)
     n = len(x)
     base = tape.base
@@ -202,7 +202,7 @@ def linear(
         rows: Sequence[tuple[int, ...]] = w
         wvs: Sequence[tuple[float, ...]] = tuple(zip(*[iter(base[w[0][0] : w[-1][-1] + 1])] * n))
     else:
-        rows = [row if type(row) is Run else tuple(row) for row in w]
+        rows = [row if type(row) is Run else T.node_ids("linear", row) for row in w]
         wvs = [T.op_values(tape, "linear", row) for row in rows]
         if wvs and set(map(len, wvs)) != {n}:
             bad = next(len(wv) for wv in wvs if len(wv) != n)
@@ -221,7 +221,7 @@ def _linear_with_bias(
     wvs: Sequence[tuple[float, ...]], bias: Sequence[int],
 ) -> tuple[Tape, tuple[int, ...]]:
     """``linear``'s nodes ``w_k . x + b_k``, with rows and values already read and checked."""
-    bias = tuple(bias)
+    bias = T.node_ids("linear", bias)
     if len(bias) != len(rows):
         raise ValueError(f"linear: {len(bias)} biases for {len(rows)} rows")
     bv = T.op_values(tape, "linear", bias)
@@ -249,9 +249,10 @@ def scaled_dots(
     >>> T.data(tape, s), T.node(tape, s).inputs, T.node(tape, s).local_grads
     (5.5, (2, 3, 0, 1), (0.5, 1.0, 1.5, 2.0))
     """
-    q = q if type(q) is Run else tuple(q)
+    q = q if type(q) is Run else T.node_ids("scaled_dots", q)
     n = len(q)
-    key_ids: list[tuple[int, ...]] = [k if type(k) is Run else tuple(k) for k in keys]
+    key_ids: list[tuple[int, ...]] = [k if type(k) is Run else T.node_ids("scaled_dots", k)
+                                      for k in keys]
     bad = next((len(k) for k in key_ids if len(k) != n), None)
     if bad is not None:
         raise ValueError(f"scaled_dots: key of {bad} for a query of {n}")
@@ -294,9 +295,11 @@ def attention(
     >>> len(tape) - 10    # 2 logits, 2 probabilities, 2 outputs
     6
     """
-    q = q if type(q) is Run else tuple(q)
-    key_ids: list[tuple[int, ...]] = [k if type(k) is Run else tuple(k) for k in keys]
-    val_ids: list[tuple[int, ...]] = [v if type(v) is Run else tuple(v) for v in vals]
+    q = q if type(q) is Run else T.node_ids("attention", q)
+    key_ids: list[tuple[int, ...]] = [k if type(k) is Run else T.node_ids("attention", k)
+                                      for k in keys]
+    val_ids: list[tuple[int, ...]] = [v if type(v) is Run else T.node_ids("attention", v)
+                                      for v in vals]
     qv = T.op_values(tape, "attention", q)
     kvs = [T.op_values(tape, "attention", k) for k in key_ids]
     vvs = [T.op_values(tape, "attention", v) for v in val_ids]
@@ -320,7 +323,7 @@ def attention(
         outs += range(first + 2 * t, first + 2 * t + d)
         first += 2 * t + d
     tape, _ = T.push_trusted(tape, batch)
-    return tape, tuple(outs)
+    return tape, T.as_ids(outs)
 
 
 def add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
@@ -332,7 +335,7 @@ def add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, tuple[i
     >>> T.values(tape, zs)
     (11.0, 22.0)
     """
-    xs, ys = tuple(xs), tuple(ys)
+    xs, ys = T.node_ids("add", xs), T.node_ids("add", ys)
     if len(xs) != len(ys):
         raise ValueError(f"add: lengths differ ({len(xs)} and {len(ys)})")
     xv, yv = T.op_values(tape, "add", xs), T.op_values(tape, "add", ys)
@@ -350,8 +353,8 @@ def mul_scalar(tape: Tape, xs: Sequence[int], s: int) -> tuple[Tape, tuple[int, 
     >>> T.values(tape, ys)
     (3.0, 6.0)
     """
-    xs = tuple(xs)
-    sv = T.op_value(tape, "mul", s)
+    xs = T.node_ids("mul_scalar", xs)
+    sv = T.operand(tape, "mul_scalar", s)
     return T.push_trusted(tape, [
         (a * sv, (i, s), (sv, a), "mul")
         for i, a in zip(xs, T.op_values(tape, "mul", xs))
@@ -366,7 +369,7 @@ def relu(tape: Tape, xs: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     >>> T.values(tape, ys)
     (0.0, 2.0)
     """
-    xs = xs if type(xs) is Run else tuple(xs)
+    xs = xs if type(xs) is Run else T.node_ids("relu", xs)
     xv = T.op_values(tape, "relu", xs)
     return T.push_trusted(tape, [
         (y, (i,), _ONE if a > 0.0 else _ZERO, "relu") for i, a, y in zip(xs, xv, relu_values(xv))
@@ -386,7 +389,7 @@ def rmsnorm(tape: Tape, x: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     >>> [round(v, 4) for v in T.values(tape, y)]
     [0.8485, 1.1314]
     """
-    x = x if type(x) is Run else tuple(x)
+    x = x if type(x) is Run else T.node_ids("rmsnorm", x)
     xv = T.op_values(tape, "rmsnorm", x)
     n = len(x)
     ss = _fold_dot(xv, xv)
@@ -427,7 +430,7 @@ def softmax(tape: Tape, logits: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     >>> T.values(tape, ps), T.node(tape, ps[0]).local_grads
     ((0.5, 0.5), (0.25, -0.25))
     """
-    logits = tuple(logits)
+    logits = T.node_ids("softmax", logits)
     return T.push_trusted(tape, _softmax_nodes(logits, softmax_values(
         T.op_values(tape, "softmax", logits))))
 
@@ -452,7 +455,12 @@ def cross_entropy(tape: Tape, logits: Sequence[int], target: int) -> tuple[Tape,
     >>> round(T.data(tape, loss), 6), T.node(tape, loss).local_grads
     (0.693147, (0.5, -0.5))
     """
-    logits = tuple(logits)
+    logits = T.node_ids("cross_entropy", logits)
+    if type(target) is not int:  # an index: a bool or a node id is refused, numpy's ints are not
+        if isinstance(target, (bool, T.Id)) or not hasattr(target, "__index__"):
+            raise TypeError(f"cross_entropy: target {target!r} must be a plain int, the index "
+                            "of the right logit (not a bool, nor a node id)")
+        target = int(target)
     if not 0 <= target < len(logits):
         raise ValueError(f"cross_entropy: target {target!r} is not in 0..{len(logits) - 1}")
     probs = softmax_values(T.op_values(tape, "cross_entropy", logits))

@@ -471,7 +471,7 @@ def html_table(tape: Tape, max_rows: int = HTML_ROWS) -> str:
     (4, True)
     >>> "<td>sum</td>" in html_table(tape)
     True
-    >>> tape, big = T.sum(tape, [0, 1, 2] * 3 + [3])
+    >>> tape, big = T.sum(tape, T.as_ids([0, 1, 2] * 3 + [3]))
     >>> "<td>0, 1, 2, 0, 1, 2, 0, 1, … (10 in all)</td>" in html_table(tape)
     True
     """

@@ -66,8 +66,8 @@ from .tape_storage import (
 
 __all__ = [
     # the idea, defined here
-    "Node", "Tape", "Id", "as_ids", "operand", "new", "node", "data", "values", "push", "var",
-    "constant",
+    "Node", "Tape", "Id", "as_ids", "node_ids", "operand", "new", "node", "data", "values", "push",
+    "var", "constant",
     "add", "sub", "mul", "div", "neg", "scale", "add_constant", "pow", "log", "exp",
     "relu", "tanh", "sigmoid", "sqrt", "abs", "sum", "dot", "weighted_sum",
     "map_tape", "zip_map_tape", "backward_spec", "backward", "backward_as_tuple", "grad",
@@ -138,7 +138,59 @@ def as_ids(plain: Iterable[int]) -> tuple[Id, ...]:
     >>> data(tape, r)
     2.0
     """
+    plain = tuple(plain)
+    if any(isinstance(i, bool) or not hasattr(i, "__index__") for i in plain):
+        bad = next(i for i in plain if isinstance(i, bool) or not hasattr(i, "__index__"))
+        raise TypeError(f"as_ids: {bad!r} is not a node id (ids are ints; a bool is not one)")
     return tuple(map(Id, plain))
+
+
+# The one rule for ids. A node id is what the tape hands out: an ``Id`` (from a primitive), or
+# an element of a ``Run`` (from ``push_many`` and the layers). Where an op wants nodes, a plain
+# int is refused, because a user may have meant the number (``sum(tape, [0, 1])``); a bool is
+# never an id; and where an op wants a number (a factor, an exponent, a value, a weight, a
+# local gradient, a target index), an Id is refused. Reading a tape by position (``data``,
+# ``values``, ``node``, ``grad``, ``push``'s inputs) takes plain ints too: there an int can only
+# mean a node. Each refusal says what to write for each reading: ``node_ids`` and ``operand``
+# below for nodes, ``tape_storage.finite_number`` for numbers.
+
+
+def node_ids(op: str, ids: Iterable[Id]) -> tuple[int, ...]:
+    """Return ``ids`` as a tuple of node ids for the op ``op``: a ``Run`` as it is, otherwise
+    every element must be an ``Id``. A plain int, a bool or a number is refused with a message
+    that offers both readings.
+
+    >>> tape, xs = map_tape(new(), [1.0, 2.0], var)
+    >>> node_ids("sum", xs) == xs
+    True
+    >>> node_ids("sum", [0, 1])
+    Traceback (most recent call last):
+    ...
+    TypeError: sum: 0 is a plain int, not a node id; for the number write 0.0 (T.constant, ...
+    """
+    if type(ids) is Run:
+        return ids
+    try:
+        ids = tuple(ids)
+    except TypeError:
+        raise TypeError(f"{op}: expected a sequence of node ids, got {ids!r}") from None
+    if {*map(type, ids)} <= _ID_TYPES:
+        return ids
+    bad = next(i for i in ids if type(i) is not Id)
+    if isinstance(bad, bool):
+        raise TypeError(f"{op}: {bad!r} is a bool, not a node id")
+    if hasattr(bad, "__index__"):
+        k = int(bad)
+        raise TypeError(f"{op}: {bad!r} is a plain int, not a node id; for the number write "
+                        f"{float(k)!r} (T.constant, T.weighted_sum), for node {k} write "
+                        f"T.Id({k}) (T.as_ids marks a sequence of them)")
+    if isinstance(bad, float) or hasattr(bad, "__float__"):
+        raise TypeError(f"{op}: {bad!r} is a number, not a node id; push it with "
+                        f"T.constant(tape, {bad!r}), or use T.weighted_sum for plain weights")
+    return ids  # anything else: the op's read of the tape refuses it, naming what it is
+
+
+_ID_TYPES = frozenset({Id})
 
 
 def operand(tape: Tape, op: str, a: Id) -> float:
@@ -211,7 +263,11 @@ def values(tape: Tape, ids: Iterable[int]) -> tuple[float, ...]:
     >>> values(tape, xs)
     (1.0, 2.0)
     """
-    return op_values(tape, "values", ids if type(ids) is Run else tuple(ids))
+    ids = ids if type(ids) is Run else tuple(ids)
+    if type(ids) is not Run and bool in {*map(type, ids)}:
+        raise TypeError(f"values: {next(i for i in ids if type(i) is bool)!r} is a bool, "
+                        "not a node id")
+    return op_values(tape, "values", ids)
 
 
 # ----------------------------------------------------------------------- push
@@ -538,7 +594,7 @@ def sum(tape: Tape, ids: Sequence[int]) -> tuple[Tape, Id]:
     >>> data(tape, s), node(tape, s).local_grads
     (6.0, (1.0, 1.0, 1.0))
     """
-    ids = tuple(ids)
+    ids = node_ids("sum", ids)
     return push(tape, "sum", fold_sum(op_values(tape, "sum", ids)), ids, (1.0,) * len(ids))
 
 
@@ -558,7 +614,7 @@ def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, Id]:
     ...
     ValueError: dot: lengths differ (2 and 1)
     """
-    xs, ys = tuple(xs), tuple(ys)
+    xs, ys = node_ids("dot", xs), node_ids("dot", ys)
     if len(xs) != len(ys):
         raise ValueError(f"dot: lengths differ ({len(xs)} and {len(ys)})")
     vx, vy = op_values(tape, "dot", xs), op_values(tape, "dot", ys)
@@ -574,7 +630,7 @@ def weighted_sum(tape: Tape, xs: Sequence[int], weights: Sequence[float]) -> tup
     >>> data(tape, s), node(tape, s).local_grads
     (-1.5, (0.5, -1.0))
     """
-    xs, ws = tuple(xs), finite_numbers("weighted_sum", weights)
+    xs, ws = node_ids("weighted_sum", xs), finite_numbers("weighted_sum", weights)
     if len(xs) != len(ws):
         raise ValueError(f"weighted_sum: lengths differ ({len(xs)} ids and {len(ws)} weights)")
     return push(tape, "weighted_sum", fold_dot(op_values(tape, "weighted_sum", xs), ws), xs, ws)

@@ -191,6 +191,8 @@ class Run(tuple):
         ValueError: Run.of: ids (4, 6) are not consecutive
         """
         ids = tuple(ids)
+        if bool in set(map(type, ids)):
+            raise TypeError(f"Run.of: ids {ids!r} hold a bool, which is not a node id")
         if ids and (ids[0] < 0 or ids != tuple(range(ids[0], ids[0] + len(ids)))):
             raise ValueError(f"Run.of: ids {ids!r} are not consecutive")
         return tuple.__new__(cls, ids)
@@ -548,6 +550,9 @@ def finite_number(op: str, x: object) -> float:
         raise NonFiniteError(f"{op}: value {x!r} is not finite")
     if isinstance(x, bool) or isinstance(x, (str, bytes)) or not hasattr(x, "__float__"):
         raise TypeError(f"{op}: expected a number, got {x!r}")
+    if isinstance(x, int) and type(x) is not int:  # a tape.Id: an int marked as a node id
+        raise TypeError(f"{op}: {x!r} is a node id, not a number; for node {int(x)}'s value "
+                        f"write T.data(tape, {int(x)}), for the number write {float(x)!r}")
     try:
         y = float(x)
     except (TypeError, ValueError, OverflowError):
@@ -573,9 +578,11 @@ def finite_numbers(op: str, xs: Iterable[float]) -> tuple[float, ...]:
         fast = all(map(_isfinite, xs)) and bool not in types
     except TypeError:
         fast = False
-    if fast:
-        return xs if types <= {float} else tuple(map(float, xs))
-    return tuple([finite_number(op, x) for x in xs])
+    if fast and types <= {float}:
+        return xs
+    if fast and types <= {float, int}:
+        return tuple(map(float, xs))
+    return tuple([finite_number(op, x) for x in xs])  # refuses bools and node ids
 
 
 def leaves(xs: Iterable[float], op: str = "leaves") -> Tape:

@@ -52,7 +52,7 @@ def test_on_random_blocks(case, data: st.DataObject) -> None:
     tape, ids = T.push_block(tape, "blk", member_values, block)
     weights = data.draw(st.lists(values, min_size=len(ids), max_size=len(ids)), label="weights")
     tape, ws = T.map_tape(tape, weights, T.var)
-    tape, root = T.dot(tape, ids + ids[:1], ws + ws[:1])
+    tape, root = T.dot(tape, T.as_ids(ids + ids[:1]), ws + ws[:1])
     assert_fast_equals_spec(tape, root)
     for i in ids:
         assert_fast_equals_spec(tape, i)

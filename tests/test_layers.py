@@ -165,7 +165,7 @@ def test_linear_reads_a_run_matrix_as_its_rows(n_in, n_out, data):
     tape = T.leaves(flat)
     tape, x = T.map_tape(tape, data.draw(st.lists(floats, min_size=n_in, max_size=n_in)), T.var)
     w = T.RunMatrix(0, n_out, n_in)
-    assert L.linear(tape, x, w) == L.linear(tape, x, [list(row) for row in w])
+    assert L.linear(tape, x, w) == L.linear(tape, x, [T.as_ids(row) for row in w])
     with pytest.raises(ValueError, match=f"linear: row of {n_in} weights for an input of"):
         L.linear(tape, x[:-1] + x + x, w)
 
@@ -249,7 +249,7 @@ def test_attention_rejects_bad_shapes():
         with pytest.raises(ValueError, match="attention: "):
             L.attention(tape, *args, n_head)
     with pytest.raises(IndexError, match="attention: node id 99"):
-        L.attention(tape, q, [k], [(4, 99)], 1)
+        L.attention(tape, q, [k], [(T.Id(4), T.Id(99))], 1)
 
 
 @given(vectors)
@@ -283,6 +283,6 @@ def test_vector_ops_reject_bad_input():
     with pytest.raises(ValueError, match="add: lengths differ"):
         L.add(tape, ids, ids[:1])
     with pytest.raises(IndexError, match="relu"):
-        L.relu(tape, [5])
+        L.relu(tape, [T.Id(5)])
     with pytest.raises(IndexError, match="mul"):
-        L.mul_scalar(tape, ids, -1)
+        L.mul_scalar(tape, ids, T.Id(-1))

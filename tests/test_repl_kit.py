@@ -448,7 +448,7 @@ def test_html_table_shows_every_row_or_elides_the_middle(n: int, max_rows: int) 
 @given(st.integers(0, 20))
 def test_html_table_lists_a_few_inputs_and_counts_the_rest(k: int) -> None:
     tape = T.leaves([0.5] * k)
-    tape, s = T.sum(tape, range(k))
+    tape, s = T.sum(tape, T.as_ids(range(k)))
     last_row = T.html_table(tape).split("<tr>")[-1]
     cells = re.findall(r"<td>(.*?)</td>", last_row)
     listed = min(k, T.HTML_ITEMS)

@@ -46,9 +46,9 @@ ID_SLOTS: list[tuple[str, Call]] = [
 PRIMITIVE_SLOTS = list(ID_SLOTS)  # where a node belongs: these take an Id, never a plain int
 ID_SLOTS += [
     ("sum", lambda t, i: T.sum(t, [i])),
-    ("sum", lambda t, i: T.sum(t, [0, i, 0])),
-    ("dot", lambda t, i: T.dot(t, [0, i], [0, 0])),
-    ("dot", lambda t, i: T.dot(t, [0, 0], [i, 0])),
+    ("sum", lambda t, i: T.sum(t, [T.Id(0), i, T.Id(0)])),
+    ("dot", lambda t, i: T.dot(t, [T.Id(0), i], [T.Id(0), T.Id(0)])),
+    ("dot", lambda t, i: T.dot(t, [T.Id(0), T.Id(0)], [i, T.Id(0)])),
     ("data", lambda t, i: T.data(t, i)),
     ("values", lambda t, i: T.values(t, [0, i])),
     ("backward", lambda t, i: T.backward(t, i)),
