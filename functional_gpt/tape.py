@@ -765,10 +765,12 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     """Return ``reset(tape, len(new_values))`` with the leaves carrying ``new_values``.
 
     This is how a training step hands its updated parameters to the next step
-    (``train.train_step`` calls it after Adam). A tape made by ``leaves``,
-    ``reset`` or ``update`` knows how many parameters it starts with, and then
-    ``new_values`` must be exactly that many; on a tape built with ``var``,
-    they replace the first ``len(new_values)`` nodes, which must be leaves.
+    (``train.train_step`` calls it after Adam). Its parameters are the
+    tape's leading leaves: those ``leaves``, ``reset`` or ``update`` made it
+    from, or, on a tape built with ``var``, every node before the first one
+    with inputs. ``new_values`` must be exactly one per parameter, so that
+    nothing is dropped unseen; to keep fewer, say so with
+    ``update(reset(tape, n), values)``.
 
     >>> tape, (w, b) = map_tape(new(), [0.5, -1.0], var)
     >>> tape, y = add(tape, w, b)
@@ -779,6 +781,10 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     Traceback (most recent call last):
     ...
     ValueError: update: 1 values for a tape of 2 parameters; give one value per parameter
+    >>> update(tape, [1.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: update: 1 values for a tape whose first 2 nodes are leaves; give one value per ...
     """
     n, n_params = len(new_values), parameter_count(tape)
     if n_params and n != n_params:
@@ -787,10 +793,14 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     if n > len(tape):
         raise ValueError(f"update: {n} values for a tape of {len(tape)} nodes")
     if not n_params:
-        not_leaf = next((i for i in range(n) if node(tape, i).inputs), None)
-        if not_leaf is not None:
+        not_leaf = next((i for i in range(len(tape)) if node(tape, i).inputs), len(tape))
+        if not_leaf < n:
             raise ValueError(f"update: node {not_leaf} is not a leaf; only the first nodes of "
                              "a tape, its parameters, can be given new values")
+        if n < not_leaf:
+            raise ValueError(f"update: {n} values for a tape whose first {not_leaf} nodes are "
+                             f"leaves; give one value per leading leaf, or keep only the first "
+                             f"{n} with update(reset(tape, {n}), values)")
     return leaves(new_values, "update")
 
 

@@ -97,10 +97,9 @@ class TapeForest(RuleBasedStateMachine):
         """update returns a new tape of leaves with new values; the old tape is kept as it was."""
         tape = self.pick(data)
         n = len(tape.base)  # a tape of parameters takes one value per parameter
-        if not n:  # a tape built with var takes values for its first leaves
+        if not n:  # a tape built with var takes one value per leading leaf
             while n < len(tape) and not T.node(tape, n).inputs:
                 n += 1
-            n = data.draw(st.integers(0, n), label="how many")
         vs = data.draw(st.lists(finite(-4.0, 4.0), min_size=n, max_size=n), label="values")
         self.keep(T.update(tape, vs))
 
