@@ -33,10 +33,10 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import chain, compress, count, repeat
+from math import isfinite as _isfinite
 from operator import add as _add
 from operator import itemgetter
 from operator import mul as _mul
-from math import isfinite as _isfinite
 from typing import Any, TypeVar
 
 from .exact_folds import WRITTEN_OUT_MAX

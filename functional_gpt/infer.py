@@ -153,5 +153,5 @@ def token_nlls(w: Weights, config: Config, tokens: Sequence[int]) -> tuple[float
     out = []  # local transient, frozen into a tuple below
     for pos in range(n):
         logits, cache = gpt(w, config, tokens[pos], pos, cache)
-        out.append(L.cross_entropy_value(L.softmax_values(logits), tokens[pos + 1]))
+        out.append(L.cross_entropy_value(L.softmax_values(logits), tokens[pos + 1], logits))
     return tuple(out)

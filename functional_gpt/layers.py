@@ -143,20 +143,45 @@ def relu_values(xs: Iterable[float]) -> tuple[float, ...]:
     return tuple([x if x > 0.0 else 0.0 for x in xs])
 
 
-def cross_entropy_value(probs: Sequence[float], target: int) -> float:
-    """Return ``-log probs[target]``, or ValueError when that probability underflows to 0.
+def cross_entropy_value(
+    probs: Sequence[float], target: int, logits: Sequence[float] | None = None
+) -> float:
+    """Return ``-log probs[target]``: the loss of ``target`` under the softmax ``probs`` of
+    ``logits``.
+
+    Where that probability is a normal float this is microgpt.py's float
+    operation, ``-log(p)``, bit for bit. Below 2**-1022 a probability is a
+    subnormal and has lost digits (``e**-740`` keeps about 3), so ``-log(p)``
+    would be off in the third digit; there, given the ``logits``, the loss is
+    computed in the accurate form ``log(sum_j e**(x_j - max)) - (x_target -
+    max)`` instead (without them, such a probability is refused). A
+    probability that underflows to 0 is refused with ``NonFiniteError``, as
+    before: the model is that sure of a wrong answer.
 
     >>> cross_entropy_value((0.5, 0.5), 1) == -math.log(0.5)
     True
+    >>> logits = (0.0, -740.0)                      # p = e**-740: a subnormal
+    >>> -math.log(softmax_values(logits)[1]), cross_entropy_value(softmax_values(logits), 1, logits)
+    (739.9974..., 740.0)
     >>> cross_entropy_value((1.0, 0.0), 1)
     Traceback (most recent call last):
     ...
     functional_gpt.tape.NonFiniteError: cross_entropy: probability of target 1 underflows to 0
     """
     p = probs[target]
+    if p >= _MIN_NORMAL:
+        return math.log(p) * -1
     if p <= 0.0:
         raise T.NonFiniteError(f"cross_entropy: probability of target {target} underflows to 0")
-    return math.log(p) * -1
+    if logits is None:
+        raise T.NonFiniteError(f"cross_entropy: probability of target {target} is subnormal, "
+                               f"{p!r}; pass the logits for an accurate loss")
+    top = max(logits)
+    total = _fold_sum([_exp(x - top) for x in logits])  # as softmax_values sums them
+    return math.log(total) - (logits[target] - top)
+
+
+_MIN_NORMAL = 2.0**-1022  # the smallest normal float: below it a probability loses digits
 
 
 # ----------------------------------------------------------------- tape layers
@@ -344,7 +369,7 @@ def add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, tuple[i
     ])
 
 
-def mul_scalar(tape: Tape, xs: Sequence[int], s: int) -> tuple[Tape, tuple[int, ...]]:
+def mul_scalar(tape: Tape, xs: Sequence[int], s: T.Id) -> tuple[Tape, tuple[int, ...]]:
     """Return ``(tape, xs * s)`` for the scalar node ``s``: the nodes of mapping ``T.mul``.
 
     >>> tape, xs = T.map_tape(T.new(), [1.0, 2.0], T.var)
@@ -463,8 +488,9 @@ def cross_entropy(tape: Tape, logits: Sequence[int], target: int) -> tuple[Tape,
         target = int(target)
     if not 0 <= target < len(logits):
         raise ValueError(f"cross_entropy: target {target!r} is not in 0..{len(logits) - 1}")
-    probs = softmax_values(T.op_values(tape, "cross_entropy", logits))
-    value = cross_entropy_value(probs, target)
+    values = T.op_values(tape, "cross_entropy", logits)
+    probs = softmax_values(values)
+    value = cross_entropy_value(probs, target, values)
     local = tuple(q - 1.0 if j == target else q for j, q in enumerate(probs))
     return T.push(tape, "cross_entropy", value, logits, local)
 

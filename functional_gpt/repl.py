@@ -148,7 +148,7 @@ def gradient(
 
 
 GRAD_EPS = 1e-6  # central-difference step, relative to max(1, |x|)
-GRAD_RTOL = 1e-5  # allowed error relative to the gradient's size: truncation and backward's rounding
+GRAD_RTOL = 1e-5  # allowed error relative to the gradient's size (truncation, backward's rounding)
 GRAD_ATOL = 0.0  # an absolute error allowed on top of the rounding bound (none by default)
 ROUNDING_SAFETY = 4.0  # how many times the bound on a central difference's rounding is allowed
 
@@ -270,7 +270,8 @@ def rounding_bound(tape: Tape, out: int, grads: Sequence[float] | None = None) -
         if g and inputs:
             terms = builtins.sum([builtins.abs(lg * vals[j]) for j, lg in zip(inputs, local_grads)])
             n = len(inputs)
-            total += builtins.abs(g) * (_U * (2 * builtins.abs(value) + n * terms) + (n + 1) * _TINY)
+            node_error = _U * (2 * builtins.abs(value) + n * terms) + (n + 1) * _TINY
+            total += builtins.abs(g) * node_error
     return total
 
 

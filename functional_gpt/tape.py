@@ -155,7 +155,7 @@ def as_ids(plain: Iterable[int]) -> tuple[Id, ...]:
 # below for nodes, ``tape_storage.finite_number`` for numbers.
 
 
-def node_ids(op: str, ids: Iterable[Id]) -> tuple[int, ...]:
+def node_ids(op: str, ids: Iterable[int]) -> tuple[int, ...]:
     """Return ``ids`` as a tuple of node ids for the op ``op``: a ``Run`` as it is, otherwise
     every element must be an ``Id``. A plain int, a bool or a number is refused with a message
     that offers both readings.
