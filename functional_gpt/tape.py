@@ -114,8 +114,9 @@ class Id(int):
     saying to write ``2.0`` (a number, with ``scale`` or ``constant``) or
     ``Id(2)`` (node 2). An Id is an int in every other way, and reading a tape
     (``data``, ``values``, ``node``, ``grad``) takes plain ints too. Layers and
-    ``push_many`` hand out plain ints (their ``Run`` of ids costs nothing to
-    make); ``as_ids`` marks them.
+    ``push_many`` hand out a ``Run`` (it costs nothing to make), which the
+    n-ary ops and layers take as it is; ``as_ids`` marks its plain ints for
+    the primitives (see "the one rule for ids" below).
 
     >>> tape, x = var(new(), 3.0)
     >>> type(x).__name__, x, x == 0
