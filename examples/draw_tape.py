@@ -16,7 +16,7 @@ import tempfile
 
 import functional_gpt.layers as L
 import functional_gpt.tape as T
-from functional_gpt import graph
+from functional_gpt import graph, repl
 
 
 def loss(tape: T.Tape, ids: tuple[int, ...]) -> tuple[T.Tape, int]:
@@ -31,11 +31,11 @@ def loss(tape: T.Tape, ids: tuple[int, ...]) -> tuple[T.Tape, int]:
 def main() -> None:
     """Build, check and draw the tape of ``loss``."""
     xs = [0.5, 1.0, -1.0, 2.0, 0.25]
-    print(T.check_grads(loss, xs))
+    print(repl.check_grads(loss, xs))
     tape, ids = T.map_tape(T.new(), xs, T.var)
     tape, out = loss(tape, ids)
     grads = T.backward(tape, out)
-    print(T.table(tape))
+    print(repl.table(tape))
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(tempfile.gettempdir(), "tape.svg")
     dot_path = os.path.splitext(path)[0] + ".dot"
     with open(dot_path, "w", encoding="utf-8") as f:

@@ -12,7 +12,7 @@ at ``>>>``:
 * the parameters are a tree (``trees``): a tuple of ``Dense`` layers, each a
   matrix of weights (rows of ids) and a vector of biases, drawn from a tree of
   shapes by ``trees.init`` and put on a tape by ``trees.to_tape``;
-* a layer is ``layers.linear`` with its bias, then ``layers.relu``;
+* a layer is ``layers.linear`` with its bias, then ``layers.vector_relu``;
 * ``step`` builds the loss on top of the parameters' tape, runs
   ``T.backward``, takes an SGD step on the parameters' values and hands them
   to the next step with ``T.update``: the parameters keep their ids, and the
@@ -67,7 +67,7 @@ def score(tape: T.Tape, layers: Sequence[Dense], point: Sequence[float]) -> tupl
     for k, layer in enumerate(layers):
         tape, h = L.linear(tape, h, layer.w, layer.b)
         if k < len(layers) - 1:
-            tape, h = L.relu(tape, h)
+            tape, h = L.vector_relu(tape, h)
     return tape, T.as_ids(h)[0]  # a layer hands out plain ints; the primitives take Ids
 
 

@@ -8,6 +8,7 @@ Every step below is a plain function call you can type at ``>>>``.
 """
 
 import functional_gpt.tape as T
+from functional_gpt import repl
 
 
 def section(title: str) -> None:
@@ -28,7 +29,7 @@ def main() -> None:
     print(f"f(2, 0.5) = {T.data(tape, f):.6f}   tape: {tape!r}")
 
     section("The tape is data: one row per node")
-    print(T.table(tape))
+    print(repl.table(tape))
 
     section("Gradients: backward folds the tape from the root down to node 0")
     grads = T.backward(tape, f)
@@ -42,7 +43,7 @@ def main() -> None:
         tape, r = T.relu(tape, ab)
         return T.add(tape, r, a)  # g(a, b) = relu(a * b) + a
 
-    vg = T.value_and_grad(g)
+    vg = repl.value_and_grad(g)
     for point in ([3.0, 4.0], [3.0, -4.0]):
         value, (da, db) = vg(point)
         print(f"g{tuple(point)} = {value:g}   dg/da = {da:g}   dg/db = {db:g}")
@@ -57,7 +58,7 @@ def main() -> None:
     unchanged = tuple(tape.nodes) == before and left.nodes[:-1] == right.nodes[:-1] == tape.nodes
     print(f"old tape unchanged and shared by both: {unchanged}")
     print("the last rows of `left`:")
-    print(T.table(left, limit=2))
+    print(repl.table(left, limit=2))
 
     section("Between training steps: update keeps the parameters, drops the rest")
     nxt = T.update(tape, [2.5, 0.25])

@@ -112,7 +112,7 @@ def finite_adjoints(tape: Tape, adjoints: A) -> A:
     >>> T.backward(tape, z)
     Traceback (most recent call last):
     ...
-    functional_gpt.tape.NonFiniteError: backward: the gradient of node 1 (relu) overflows: ...
+    functional_gpt.tape_storage.NonFiniteError: backward: the gradient of node 1 (relu) overflows: ...
     """
     if _isfinite(builtins.sum(adjoints)):  # one C-level pass: finite only if every one is
         return adjoints
@@ -241,7 +241,7 @@ else:
         >>> adjoint
         [20.0, 6.0, 8.0, 2.0]
         """
-        n_own, n_common = len(block.common_grads), len(block.common_ids)
+        n_own, n_common = len(block.own_grads), len(block.shared_ids)
         if n_own > WRITTEN_OUT_MAX or n_common > WRITTEN_OUT_MAX:
             return loop_block_hand_over(adjoint, block, first, last)
         return written_out_block_hand_over(n_own, n_common)(adjoint, block, first, last)

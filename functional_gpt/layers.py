@@ -22,8 +22,10 @@ same kernels, so the two forwards cannot drift apart.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from itertools import chain
+from typing import Any
 
 from . import tape as T
 from .tape import Block, Run, Tape
@@ -35,9 +37,9 @@ __all__ = [
     "rms_scale",
     "relu_values",
     "cross_entropy_value",
-    "add",
-    "mul_scalar",
-    "relu",
+    "vector_add",
+    "vector_mul",
+    "vector_relu",
     "linear",
     "scaled_dots",
     "attention",
@@ -166,7 +168,7 @@ def cross_entropy_value(
     >>> cross_entropy_value((1.0, 0.0), 1)
     Traceback (most recent call last):
     ...
-    functional_gpt.tape.NonFiniteError: cross_entropy: probability of target 1 underflows to 0
+    functional_gpt.tape_storage.NonFiniteError: cross_entropy: probability of target 1 ...
     """
     p = probs[target]
     if p >= _MIN_NORMAL:
@@ -219,16 +221,15 @@ def linear(
     x = x if type(x) is Run else T.node_ids("linear", x)
     xv = T.op_values(tape, "linear", x)
     n = len(x)
-    base = tape.base
-    if type(w) is T.RunMatrix and w and w[0] and w[-1][-1] < len(base):
-        # A matrix of parameters (model.layout's): one slice of the base, split into rows in C.
-        if len(w[0]) != n:
+    rows: Sequence[tuple[int, ...]]
+    if type(w) is T.RunMatrix:  # model.layout's matrices: rows of one length, read as one slice
+        rows = w
+        if w and len(w[0]) != n:
             raise ValueError(f"linear: row of {len(w[0])} weights for an input of {n}")
-        rows: Sequence[tuple[int, ...]] = w
-        wvs: Sequence[tuple[float, ...]] = tuple(zip(*[iter(base[w[0][0] : w[-1][-1] + 1])] * n))
+        wvs = T.matrix_values(tape, "linear", rows)
     else:
         rows = [row if type(row) is Run else T.node_ids("linear", row) for row in w]
-        wvs = [T.op_values(tape, "linear", row) for row in rows]
+        wvs = T.matrix_values(tape, "linear", rows)
         if wvs and set(map(len, wvs)) != {n}:
             bad = next(len(wv) for wv in wvs if len(wv) != n)
             raise ValueError(f"linear: row of {bad} weights for an input of {n}")
@@ -334,7 +335,7 @@ def attention(
     id_columns = tuple(zip(*val_ids))  # id_columns[j]: value j's id at every position
     value_columns = tuple(zip(*vvs))
     first = len(tape)  # the ids of the nodes below follow from here, head by head
-    batch: list[T.StoredNode] = []  # local transient: every head's nodes, pushed at once below
+    batch: list[T.Entry] = []  # local transient: every head's nodes, pushed at once below
     outs: list[int] = []  # local transient
     for (logits, probs, out), lo in zip(heads, range(0, len(q), d)):
         hi = lo + d
@@ -351,50 +352,58 @@ def attention(
     return tape, T.as_ids(outs)
 
 
-def add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
+def vector_add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     """Return ``(tape, xs + ys)`` elementwise: the nodes of ``T.zip_map_tape(tape, xs, ys, T.add)``.
+
+    The vector form of the scalar ``T.add`` (it was ``layers.add`` before).
 
     >>> tape, xs = T.map_tape(T.new(), [1.0, 2.0], T.var)
     >>> tape, ys = T.map_tape(tape, [10.0, 20.0], T.var)
-    >>> tape, zs = add(tape, xs, ys)
+    >>> tape, zs = vector_add(tape, xs, ys)
     >>> T.values(tape, zs)
     (11.0, 22.0)
     """
-    xs, ys = T.node_ids("add", xs), T.node_ids("add", ys)
+    xs, ys = T.node_ids("vector_add", xs), T.node_ids("vector_add", ys)
     if len(xs) != len(ys):
-        raise ValueError(f"add: lengths differ ({len(xs)} and {len(ys)})")
+        raise ValueError(f"vector_add: lengths differ ({len(xs)} and {len(ys)})")
     xv, yv = T.op_values(tape, "add", xs), T.op_values(tape, "add", ys)
     return T.push_trusted(tape, [
         (a + b, (i, j), _ONES, "add") for i, j, a, b in zip(xs, ys, xv, yv)
     ])
 
 
-def mul_scalar(tape: Tape, xs: Sequence[int], s: T.Id) -> tuple[Tape, tuple[int, ...]]:
+def vector_mul(tape: Tape, xs: Sequence[int], s: T.Id) -> tuple[Tape, tuple[int, ...]]:
     """Return ``(tape, xs * s)`` for the scalar node ``s``: the nodes of mapping ``T.mul``.
+
+    The vector form of ``T.mul``, every element times the one node ``s`` (it
+    was ``layers.mul_scalar`` before). ``T.scale`` is different: it times a
+    plain number, which gets no node.
 
     >>> tape, xs = T.map_tape(T.new(), [1.0, 2.0], T.var)
     >>> tape, s = T.var(tape, 3.0)
-    >>> tape, ys = mul_scalar(tape, xs, s)
+    >>> tape, ys = vector_mul(tape, xs, s)
     >>> T.values(tape, ys)
     (3.0, 6.0)
     """
-    xs = T.node_ids("mul_scalar", xs)
-    sv = T.operand(tape, "mul_scalar", s)
+    xs = T.node_ids("vector_mul", xs)
+    sv = T.operand(tape, "vector_mul", s)
     return T.push_trusted(tape, [
         (a * sv, (i, s), (sv, a), "mul")
         for i, a in zip(xs, T.op_values(tape, "mul", xs))
     ])
 
 
-def relu(tape: Tape, xs: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
+def vector_relu(tape: Tape, xs: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     """Return ``(tape, max(0, xs))`` elementwise: the nodes of ``T.map_tape(tape, xs, T.relu)``.
 
+    The vector form of the scalar ``T.relu`` (it was ``layers.relu`` before).
+
     >>> tape, xs = T.map_tape(T.new(), [-1.0, 2.0], T.var)
-    >>> tape, ys = relu(tape, xs)
+    >>> tape, ys = vector_relu(tape, xs)
     >>> T.values(tape, ys)
     (0.0, 2.0)
     """
-    xs = xs if type(xs) is Run else T.node_ids("relu", xs)
+    xs = xs if type(xs) is Run else T.node_ids("vector_relu", xs)
     xv = T.op_values(tape, "relu", xs)
     return T.push_trusted(tape, [
         (y, (i,), _ONE if a > 0.0 else _ZERO, "relu") for i, a, y in zip(xs, xv, relu_values(xv))
@@ -406,7 +415,7 @@ def rmsnorm(tape: Tape, x: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
 
     Three steps as in microgpt.py, pushed as one batch: ``ss = x . x`` (the
     node of ``T.dot(tape, x, x)``), one fused node
-    ``scale = (ss * n**-1 + 1e-5) ** -0.5``, then the nodes of ``mul_scalar``,
+    ``scale = (ss * n**-1 + 1e-5) ** -0.5``, then the nodes of ``vector_mul``,
     ``x_i * scale``.
 
     >>> tape, x = T.map_tape(T.new(), [3.0, 4.0], T.var)
@@ -494,3 +503,27 @@ def cross_entropy(tape: Tape, logits: Sequence[int], target: int) -> tuple[Tape,
     local = tuple(q - 1.0 if j == target else q for j, q in enumerate(probs))
     return T.push(tape, "cross_entropy", value, logits, local)
 
+
+
+# ------------------------------------------------------------ names that moved
+
+# Deprecated names, for one release: the vector ops were named like the scalar primitives.
+_RENAMED = {"add": "vector_add", "relu": "vector_relu", "mul_scalar": "vector_mul"}
+
+
+def __getattr__(name: str) -> Any:
+    """A renamed layer under its old name (PEP 562), with a DeprecationWarning.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     old = __getattr__("mul_scalar")
+    >>> old is vector_mul, caught[0].category.__name__
+    (True, 'DeprecationWarning')
+    """
+    if name in _RENAMED:
+        warnings.warn(f"layers.{name} is now layers.{_RENAMED[name]} (the vector form of "
+                      "the scalar primitive); the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -231,7 +231,7 @@ class Ops(NamedTuple):
     attention: Callable[..., Any]  # (state, q, keys, vals, n_head) -> (state, heads' outputs)
 
 
-TAPE_OPS = Ops(L.add, L.rmsnorm, L.linear, L.relu, L.attention)
+TAPE_OPS = Ops(L.vector_add, L.rmsnorm, L.linear, L.vector_relu, L.attention)
 
 
 def _transformer_block(

@@ -5,7 +5,8 @@ None of this is needed to train; all of it is for people composing their own tap
 JAX's transformations do), ``check_grads`` compares its gradients with central differences, and
 ``table`` / ``html_table`` show a tape as the Wengert list it is (a ``Tape`` shows itself as
 ``html_table`` in Jupyter). ``graph`` draws tapes and ``testing`` property-tests tape functions.
-``functional_gpt.tape`` re-exports every name here.
+These tools stand above the tape: they import ``functional_gpt.tape``, and the tape imports
+nothing of theirs (``tests/test_imports.py`` checks the package has no import circle).
 
 >>> import functional_gpt.tape as T
 >>> from functional_gpt import repl
@@ -20,15 +21,16 @@ JAX's transformations do), ``check_grads`` compares its gradients with central d
 from __future__ import annotations
 
 import builtins
-import html
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, NamedTuple
 
 from toolz import compose, second
 
 from . import tape as T
 from . import trees
+from .tape_html import HTML_ITEMS, HTML_ROWS, wengert_html
 from .tape_storage import Tape, finite_number
 
 __all__ = [
@@ -454,16 +456,14 @@ def table(tape: Tape, limit: int | None = None) -> str:
     return "\n".join([line(header), *map(line, rows)])
 
 
-HTML_ROWS = 40  # rows html_table shows before it elides the middle of a tape
-HTML_ITEMS = 8  # inputs (and local gradients) a cell of html_table lists before it counts them
-
-
 def html_table(tape: Tape, max_rows: int = HTML_ROWS) -> str:
     """Return the tape as an HTML table, one node a row: what a notebook shows for a ``Tape``.
 
     A tape longer than ``max_rows`` shows its first and last ``max_rows // 2``
     nodes and, between them, one row saying how many are hidden. A node with
     more than ``HTML_ITEMS`` inputs lists the first of them and their number.
+    It is ``tape_html.wengert_html`` for a tape, the function ``Tape._repr_html_``
+    calls.
 
     >>> tape, xs = T.map_tape(T.new(), [1.0, 2.0, 3.0], T.var)
     >>> tape, s = T.sum(tape, xs)
@@ -475,33 +475,7 @@ def html_table(tape: Tape, max_rows: int = HTML_ROWS) -> str:
     >>> tape, big = T.sum(tape, T.as_ids([0, 1, 2] * 3 + [3]))
     >>> "<td>0, 1, 2, 0, 1, 2, 0, 1, … (10 in all)</td>" in html_table(tape)
     True
+    >>> html_table(tape) == tape._repr_html_()
+    True
     """
-    if type(max_rows) is not int or max_rows < 2:
-        raise ValueError(
-            f"html_table: max_rows must be a whole number of at least 2, got {max_rows!r}"
-        )
-    n = len(tape)
-    half = max_rows // 2
-    shown = range(n) if n <= max_rows else [*range(half), *range(n - half, n)]
-
-    def cells(tag: str, texts: Iterable[str]) -> str:
-        return "".join(f"<{tag}>{html.escape(t)}</{tag}>" for t in texts)
-
-    def items(texts: Sequence[str]) -> str:
-        if len(texts) <= HTML_ITEMS:
-            return ", ".join(texts)
-        return ", ".join(texts[:HTML_ITEMS]) + f", … ({len(texts)} in all)"
-
-    def row(i: int) -> str:
-        value, inputs, local_grads, op = T.node(tape, i)
-        return "<tr>" + cells("td", (
-            str(i), op, f"{value:.6g}", items([str(j) for j in inputs]),
-            items([f"{g:.6g}" for g in local_grads]),
-        )) + "</tr>"
-
-    rows = [row(i) for i in shown]  # local transient
-    if n > max_rows:
-        rows.insert(half, f'<tr><td colspan="5">… {n - 2 * half} nodes hidden …</td></tr>')
-    head = "<tr>" + cells("th", ("id", "op", "value", "inputs", "local_grads")) + "</tr>"
-    return (f"<table><caption>{html.escape(repr(tape))}</caption>"
-            f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>")
+    return wengert_html(repr(tape), len(tape), partial(T.node, tape), max_rows)

@@ -20,17 +20,42 @@ never changed, so old tapes stay valid and two computations can branch from one 
 >>> T.grad(grads, x), T.grad(grads, y)    # dz/dx = y + 1, dz/dy = x
 (5.0, 3.0)
 
-What can be skipped on a first reading lives in modules named for what it is, each tested bit
-for bit against the plain definition here: ``tape_storage`` (how nodes are laid out for speed:
-chunks, ``Block``, ``Run``), ``exact_folds`` (the fastest exact left fold on each Python),
-``fast_backward`` (``backward_spec`` below, as one loop over a local list) and ``repl`` (tools
-for looking at tapes: ``table``, ``check_grads``, ``value_and_grad``). This module re-exports
-their public names, so ``T.Block`` and ``T.check_grads`` work as before.
+The whole truth, in five answers:
+
+- **A Tape** is a persistent vector of nodes: node ``i`` (its id) is a ``Node``, a value with
+  the ids of its inputs and one local gradient per input, and every input has a smaller id.
+  How it is stored (the parameters as one tuple, the nodes pushed after them in chunks of
+  ``CHUNK``, a layer's rows as one ``Block``) is ``tape_storage.py``; nothing here depends on it.
+- **Backward** is ``backward_spec``: a fold from the root down into a persistent vector of
+  adjoints (the persistent map from ids to gradients, ids being 0, 1, 2, ...). Training runs
+  ``backward_as_tuple`` (``fast_backward.py``), the same fold as one loop over a local list;
+  ``backward`` calls it too. ``tests/test_backward.py`` proves them equal bit for bit: a
+  hypothesis property over random tapes with Blocks and Runs that compares every gradient's
+  bits.
+- **A layer** is primitives fused into fewer nodes (``layers.py``). ``layers.linear`` is one
+  ``dot`` node per row of ``w``: forward ``y_k = w_k . x``; backward, the local gradients of
+  row ``k`` are ``x``'s values for ``w_k`` and ``w_k``'s values for ``x``, so ``backward``
+  hands ``g_k * x`` to ``w_k`` and ``g_k * w_k`` to ``x``. The rows are stored as one Block
+  (with a bias, each row is one ``dot_add`` node that also hands ``g_k`` to ``b_k``).
+- **A training step** (``train.train_step``) pushes the loss onto the tape of parameters
+  (``model.doc_loss``), runs ``backward_as_tuple`` from it, takes an Adam step on the
+  parameters' gradients and hands the new values to the next step with ``update``.
+- **Exact, or only for speed.** This file is the definition. ``tape_storage``, ``exact_folds``
+  (the fastest exact left fold on each Python) and ``fast_backward`` exist only for speed, each
+  tested bit for bit against its plain twin (``tests/test_tape_storage.py``,
+  ``tests/test_folds.py``, ``tests/test_backward.py``). The fused layers compute microgpt.py's
+  float operations; the README's Exactness section says what is bit for bit and what is equal
+  to rounding.
+
+``__all__`` lists first the names defined here, then those this module only re-exports from
+the three modules above, for the layers and for anyone writing an op of their own. The REPL
+tools (``value_and_grad``, ``check_grads``, ``table``, ...) stand above the tape, in ``repl``.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from functools import reduce
 from typing import Any, NamedTuple, TypeVar
@@ -54,6 +79,7 @@ from .tape_storage import (
     finite_number,
     finite_numbers,
     leaves,
+    matrix_values,
     node_tuple,
     op_value,
     op_values,
@@ -65,21 +91,19 @@ from .tape_storage import (
 )
 
 __all__ = [
-    # the idea, defined here
-    "Node", "Tape", "Id", "as_ids", "node_ids", "operand", "new", "node", "data", "values", "push",
-    "var", "constant",
+    # defined here: the idea
+    "Node", "Id", "as_ids", "node_ids", "operand", "new", "node", "data", "values", "push", "var",
+    "constant",
     "add", "sub", "mul", "div", "neg", "scale", "add_constant", "pow", "log", "exp",
     "relu", "tanh", "sigmoid", "sqrt", "abs", "sum", "dot", "weighted_sum",
-    "map_tape", "zip_map_tape", "backward_spec", "backward", "backward_as_tuple", "grad",
+    "map_tape", "zip_map_tape", "backward_spec", "backward", "grad",
     "reset", "update",
-    # re-exported from tape_storage, exact_folds and fast_backward
-    "NonFiniteError", "Block", "Run", "RunMatrix", "CHUNK", "StoredNode", "leaves",
-    "op_value", "op_values", "push_many", "push_trusted", "push_block", "block_nodes",
-    "fold_sum", "fold_dot", "fold_dots",
-    # re-exported lazily from repl (it stands above this module): see __getattr__ at the end
-    "value_and_grad", "gradient", "GradCheck", "check_grads",  # noqa: F822
-    "GRAD_EPS", "GRAD_RTOL", "GRAD_ATOL", "GRAD_CHECK_ROWS",  # noqa: F822
-    "table", "html_table", "HTML_ROWS", "HTML_ITEMS",  # noqa: F822
+    # only re-exported: from tape_storage (how a tape is stored) ...
+    "Tape", "NonFiniteError", "Block", "Run", "RunMatrix", "CHUNK", "Entry", "leaves",
+    "op_value", "op_values", "matrix_values", "parameter_values", "push_many", "push_trusted",
+    "push_block", "block_nodes",
+    # ... from exact_folds (the exact left folds) and fast_backward (what training runs)
+    "fold_sum", "fold_dot", "fold_dots", "backward_as_tuple",
 ]
 
 A = TypeVar("A")
@@ -87,14 +111,17 @@ B = TypeVar("B")
 R = TypeVar("R")
 S = TypeVar("S")  # what map_tape threads: a Tape, or any other state
 
-StoredNode = Entry  # how a layer hands nodes to push_many (the name it has always had)
-
-
 # ------------------------------------------------------------ nodes and tapes
 
 
 class Node(NamedTuple):
-    """One entry of the Wengert list: a value, its inputs and d(value)/d(input) for each.
+    """One node of the Wengert list: a value, its inputs and d(value)/d(input) for each.
+
+    The fields, in this order: ``value``, ``inputs`` (the ids of the nodes it
+    reads), ``local_grads`` (one per input, in the same order) and ``op`` (the
+    name of the operation, for people, pictures and tools: ``backward`` never
+    reads it). ``push`` takes the same four in another order, the op first:
+    ``push(tape, op, value, inputs, local_grads)``.
 
     >>> Node(6.0, (0, 1), (3.0, 2.0), "mul")
     Node(value=6.0, inputs=(0, 1), local_grads=(3.0, 2.0), op='mul')
@@ -217,10 +244,11 @@ def operand(tape: Tape, op: str, a: Id) -> float:
     raise TypeError(f"{op}: expected a node id, got {a!r}")  # pragma: no cover - a safeguard
 
 
-# A tape is a persistent map from node ids 0, 1, 2, ... to nodes. A node's inputs have smaller
-# ids than the node itself, so creation order is a topological order. The core needs three
-# things of a tape: len(tape) (the next id), node(tape, i), and a new tape with a node
-# appended, the old one unchanged. ``Tape`` (tape_storage.py) is that map, laid out for speed.
+# A tape is a persistent vector of nodes: node i sits at index i, so it is also the map from the
+# ids 0, 1, 2, ... to nodes. A node's inputs have smaller ids than the node itself, so creation
+# order is a topological order. The core needs three things of a tape: len(tape) (the next id),
+# node(tape, i), and a new tape with a node appended, the old one unchanged. ``Tape``
+# (tape_storage.py) is that vector, laid out for speed.
 
 
 def new() -> Tape:
@@ -280,10 +308,14 @@ def push(
     """Return ``(tape + one node, its Id)``: the one way a node gets onto a tape.
 
     Every primitive below is its forward value plus its local gradients
-    handed to ``push``, and so is any op of your own. ``push`` checks what a
-    custom op can get wrong: one local gradient per input, inputs that are
-    already on the tape (so never the new node itself), and finite numbers
-    only, for the value and every local gradient.
+    handed to ``push``, and so is any op of your own. The arguments come in
+    this order: the op's name first (every error names it), then ``value``,
+    ``inputs`` and ``local_grads``, in ``Node``'s order; the stored ``Node``
+    holds the op last. ``push`` checks what a custom op can get wrong: one
+    local gradient per input, inputs that are already on the tape (so never
+    the new node itself), and finite numbers only, for the value and every
+    local gradient. It keeps copies (tuples) of ``inputs`` and
+    ``local_grads``, never the caller's lists.
 
     >>> tape, x = var(new(), 2.0)
     >>> tape, sq = push(tape, "square", 4.0, (x,), (4.0,))   # d(x*x)/dx = 2x
@@ -292,7 +324,7 @@ def push(
     >>> push(tape, "bad", float("inf"), (), ())
     Traceback (most recent call last):
     ...
-    functional_gpt.tape.NonFiniteError: bad: result inf is not finite
+    functional_gpt.tape_storage.NonFiniteError: bad: result inf is not finite
     >>> push(tape, "bad", 1.0, (x, sq), (1.0,))
     Traceback (most recent call last):
     ...
@@ -320,7 +352,7 @@ def var(tape: Tape, x: float) -> tuple[Tape, Id]:
     >>> var(tape, float("nan"))
     Traceback (most recent call last):
     ...
-    functional_gpt.tape.NonFiniteError: var: value nan is not finite
+    functional_gpt.tape_storage.NonFiniteError: var: value nan is not finite
     """
     return push(tape, "var", finite_number("var", x), (), ())
 
@@ -494,7 +526,7 @@ def exp(tape: Tape, a: Id) -> tuple[Tape, Id]:
     >>> exp(*var(tape, 1000.0))
     Traceback (most recent call last):
     ...
-    functional_gpt.tape.NonFiniteError: exp: e ** 1000.0 overflows
+    functional_gpt.tape_storage.NonFiniteError: exp: e ** 1000.0 overflows
     """
     x = operand(tape, "exp", a)
     try:
@@ -763,15 +795,25 @@ def reset(tape: Tape, num_params: int) -> Tape:
 
 
 def update(tape: Tape, new_values: Sequence[float]) -> Tape:
-    """Return ``reset(tape, len(new_values))`` with the leaves carrying ``new_values``.
+    """Return a tape of ``len(new_values)`` leaves: node ``i`` holds ``new_values[i]``.
 
     This is how a training step hands its updated parameters to the next step
-    (``train.train_step`` calls it after Adam). Its parameters are the
-    tape's leading leaves: those ``leaves``, ``reset`` or ``update`` made it
-    from, or, on a tape built with ``var``, every node before the first one
-    with inputs. ``new_values`` must be exactly one per parameter, so that
-    nothing is dropped unseen; to keep fewer, say so with
-    ``update(reset(tape, n), values)``.
+    (``train.train_step`` calls it after Adam): the result is the tape
+    ``reset(tape, len(new_values))`` gives, with the new values in place of
+    the old. Like ``reset``, it keeps no other node: every node after the
+    first ``len(new_values)`` is dropped, and each kept node becomes a leaf
+    with op ``"var"``. ``tape`` itself is unchanged.
+
+    It takes one value per parameter, the tape's leading leaves, so that no
+    leaf is dropped unseen:
+
+    - a tape made by ``leaves``, ``reset`` or ``update`` (``model.init``'s,
+      for one) starts with a known number of parameters;
+    - on a tape built with ``var`` (or ``constant``) on ``new()``, they are
+      the nodes before the first one with inputs. To keep fewer, say so:
+      ``update(reset(tape, n), values)``.
+
+    Each value must be a finite number (``NonFiniteError`` otherwise).
 
     >>> tape, (w, b) = map_tape(new(), [0.5, -1.0], var)
     >>> tape, y = add(tape, w, b)
@@ -782,10 +824,16 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     Traceback (most recent call last):
     ...
     ValueError: update: 1 values for a tape of 2 parameters; give one value per parameter
+    >>> update(tape, [1.0, 2.0, 3.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: update: node 2 is not a leaf; only the first nodes of a tape, its parameters, ...
     >>> update(tape, [1.0])
     Traceback (most recent call last):
     ...
     ValueError: update: 1 values for a tape whose first 2 nodes are leaves; give one value per ...
+    >>> update(reset(tape, 1), [1.0])
+    <Tape: 1 nodes (1 leaves), 0 edges>
     """
     n, n_params = len(new_values), parameter_count(tape)
     if n_params and n != n_params:
@@ -805,18 +853,40 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     return leaves(new_values, "update")
 
 
-# ------------------------------------------------------------ the REPL tools
+# ------------------------------------------------------------ names that moved
+
+# Deprecated names, for one release: the old name reads the new one, with a DeprecationWarning.
+_RENAMED = {"StoredNode": ("Entry", Entry)}
+# The REPL tools that this module used to re-export. They stand above the tape (they import it),
+# so re-exporting them here was an import circle: the old name says where the tool is now.
+_MOVED_TO_REPL = frozenset({
+    "value_and_grad", "gradient", "GradCheck", "check_grads", "GRAD_EPS", "GRAD_RTOL",
+    "GRAD_ATOL", "GRAD_CHECK_ROWS", "KINK_OPS", "table", "html_table", "HTML_ROWS", "HTML_ITEMS",
+    "ROUNDING_SAFETY", "rounding_bound", "within_tolerance",  # new, and there from the start
+})
 
 
 def __getattr__(name: str) -> Any:
-    """The REPL tools (``repl``) as names of this module, imported on first use (PEP 562).
+    """Names that moved (PEP 562): a renamed one with a DeprecationWarning, a REPL tool with an
+    AttributeError that says where it is now.
 
-    >>> import functional_gpt.tape as T
-    >>> T.table is __import__("functional_gpt.repl").repl.table
-    True
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     alias = __getattr__("StoredNode")
+    >>> alias is Entry, caught[0].category.__name__, str(caught[0].message)[:44]
+    (True, 'DeprecationWarning', 'functional_gpt.tape.StoredNode is now functi')
+    >>> __getattr__("table")
+    Traceback (most recent call last):
+    ...
+    AttributeError: functional_gpt.tape.table is now functional_gpt.repl.table: the REPL tools ...
     """
-    from . import repl
-
-    if name in repl.__all__:
-        return getattr(repl, name)
+    if name in _RENAMED:
+        new_name, value = _RENAMED[name]
+        warnings.warn(f"{__name__}.{name} is now {__name__}.{new_name}; the old name goes in the "
+                      "next release", DeprecationWarning, stacklevel=2)
+        return value
+    if name in _MOVED_TO_REPL:
+        raise AttributeError(f"{__name__}.{name} is now functional_gpt.repl.{name}: the REPL tools "
+                             "stand above the tape (from functional_gpt import repl)")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

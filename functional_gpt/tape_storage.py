@@ -1,4 +1,4 @@
-"""How a tape is stored: a persistent map from node ids to nodes, laid out for speed.
+"""How a tape is stored: a persistent vector of nodes (node i at index i), laid out for speed.
 
 ``tape.py`` says what a tape is: node ``i`` is a value, the ids of its inputs and a local
 gradient for each, and pushing returns a new tape with the old one unchanged. This module says
@@ -14,16 +14,20 @@ the values live. The tricks, and why each is exact:
   ``tape.tail`` (a tuple of the fewer than ``CHUNK`` newest). A push copies the tail and appends
   to the pvector once per ``CHUNK`` nodes; old tapes share everything and stay valid.
 - **Blocks.** A layer's rows all read the same inputs. A ``Block`` stores those shared parts once;
-  its member ``k`` is stored as the entry ``(value, block, k, op)`` and is the node that
-  ``block_member`` unfolds. An *entry* is therefore one of two shapes: a node tuple, or a member.
+  its member ``k`` is stored as the ``MemberEntry`` ``(value, block, k, op)`` and is the node
+  that ``block_member`` unfolds. An *entry* is therefore one of two shapes, told apart by the
+  type of its second item: a ``NodeTuple`` (inputs there) or a ``MemberEntry`` (a Block there).
 - **Runs.** Consecutive ids travel as a ``Run`` (a weight matrix as a ``RunMatrix``), an ordinary
   tuple of ints that promises it can be read as one slice.
 - **Plain tuples**, not NamedTuples: CPython's garbage collector stops tracking a tuple of numbers
   and strings once it has seen it, but walks a NamedTuple at every collection.
 
-Every read gives what the plain map would give: ``tape.nodes`` is every node as one pvector of
+Every read gives what the plain vector would give: ``tape.nodes`` is every node as one pvector of
 ``(value, inputs, local_grads, op)`` tuples, the plain twin; ``tests/test_tape_storage.py``
-checks the reads, Blocks and Runs against it on random tapes.
+checks the reads, Blocks and Runs against it on random tapes. Only this module and
+``fast_backward`` touch ``base``, ``chunks`` and ``tail``: the layers and training read a tape
+through the documented functions here (``op_values``, ``matrix_values``, ``parameter_values``),
+which ``tape`` re-exports.
 
 >>> tape = leaves([0.5, 2.0])
 >>> tape, ids = push_many(tape, [(1.0, (0, 1), (2.0, 0.5), "mul")])
@@ -36,7 +40,9 @@ from __future__ import annotations
 import builtins
 import math
 import operator
+import warnings
 from collections.abc import Iterable, Sequence
+from functools import partial
 from itertools import chain, count, repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -51,6 +57,7 @@ __all__ = [
     "Run",
     "RunMatrix",
     "NodeTuple",
+    "MemberEntry",
     "Entry",
     "NonFiniteError",
     "finite_number",
@@ -60,6 +67,7 @@ __all__ = [
     "leaves",
     "op_value",
     "op_values",
+    "matrix_values",
     "node_tuple",
     "block_member",
     "entries",
@@ -77,57 +85,108 @@ value_of = itemgetter(0)  # an entry -> its value, for C-level scans
 
 # A node as the tape keeps it: a plain tuple in Node's field order.
 NodeTuple = tuple[float, tuple[int, ...], tuple[float, ...], str]
-# An entry of the tape: a NodeTuple, or a block member stored as (value, its Block, its index, op).
-Entry = tuple[float, Any, Any, str]
 
 CHUNK = 64  # pushed nodes per element of a tape's pvector
 
 
-class NonFiniteError(ValueError):  # its public home is functional_gpt.tape (see below)
+class NonFiniteError(ValueError):
     """A value or gradient that would not be a finite number: an overflow, an underflow to 0
     where a logarithm needs more, or a non-finite input. Tapes hold finite numbers only.
+
+    It is defined here, where numbers are checked on their way onto a tape, and
+    ``functional_gpt.tape`` re-exports it: ``T.NonFiniteError`` is this class.
 
     >>> leaves([float("inf")])
     Traceback (most recent call last):
     ...
-    functional_gpt.tape.NonFiniteError: leaves: value inf is not finite
+    functional_gpt.tape_storage.NonFiniteError: leaves: value inf is not finite
     >>> issubclass(NonFiniteError, ValueError)
     True
     """
 
 
-NonFiniteError.__module__ = "functional_gpt.tape"  # where users import it from, and its name there
-
-
 class Block(NamedTuple):
     """Nodes pushed together that all read the same inputs: how a layer's rows are stored.
 
-    Fields named ``member_*`` hold one entry per member; fields named
-    ``common_*`` are the same for every member. Member ``k`` of a block (the
-    ``k``-th node of its batch) is the node with inputs
-    ``member_ids[k] + common_ids`` and local gradients
-    ``common_grads + member_grads[k]``. A linear layer ``y_k = w_k . x`` is a
-    block: member ``k``'s own ids are the weights ``w_k``, whose local
-    gradients are the values of ``x`` (common to every row); the common ids
-    are ``x``, whose local gradients are the values of ``w_k`` (one row per
-    member). So are attention's logits and weighted sums.
+    Member ``k`` of a block (the ``k``-th node of its batch) reads two kinds
+    of inputs, and each field is named for the ids it holds or for the ids
+    whose local gradients it holds:
+
+    - ``own_ids[k]``, member ``k``'s own ids, with the local gradients
+      ``own_grads`` (one tuple, the same for every member);
+    - ``shared_ids``, the ids every member reads, with the local gradients
+      ``shared_grads[k]`` (one tuple per member).
+
+    So member ``k`` is the node with inputs ``own_ids[k] + shared_ids`` and
+    local gradients ``own_grads + shared_grads[k]``. A linear layer
+    ``y_k = w_k . x`` is a block: row ``k``'s own ids are the weights ``w_k``,
+    whose local gradients are the values of ``x`` (the same for every row);
+    the shared ids are ``x``, whose local gradients are the values of ``w_k``
+    (one row per member). So are attention's logits and weighted sums.
 
     Nothing about an op is in it, only where the local gradients are: a block
-    stores its common parts once instead of in every member.
-    ``tape.node`` unfolds a member into an ordinary ``Node``.
+    stores the parts that are the same for every member once instead of in
+    every member. ``tape.node`` unfolds a member into an ordinary ``Node``.
+    The fields' old names ``member_ids``, ``common_grads``, ``common_ids`` and
+    ``member_grads`` (in this order) still read them for one more release,
+    with a ``DeprecationWarning``.
 
     >>> tape = leaves([1.0, 2.0, 3.0, 4.0])          # x = (0, 1), w0 = (2,), w1 = (3,)
-    >>> blk = Block(member_ids=((2,), (3,)), common_grads=(9.0,), common_ids=(0, 1),
-    ...             member_grads=((3.0, 3.0), (4.0, 4.0)))
+    >>> blk = Block(own_ids=((2,), (3,)), own_grads=(9.0,), shared_ids=(0, 1),
+    ...             shared_grads=((3.0, 3.0), (4.0, 4.0)))
     >>> tape, ids = push_block(tape, "demo", (9.0, 12.0), blk)
     >>> node_tuple(tape, ids[1])
     (12.0, (3, 0, 1), (9.0, 4.0, 4.0), 'demo')
     """
 
-    member_ids: tuple[tuple[int, ...], ...]  # member k's own input ids
-    common_grads: tuple[float, ...]  # the local gradients of those ids, the same for every member
-    common_ids: tuple[int, ...]  # the ids every member reads
-    member_grads: tuple[tuple[float, ...], ...]  # member k's local gradients of ``common_ids``
+    own_ids: tuple[tuple[int, ...], ...]  # member k's own input ids, one tuple per member
+    own_grads: tuple[float, ...]  # the local gradients of own_ids[k], the same for every member
+    shared_ids: tuple[int, ...]  # the ids every member reads
+    shared_grads: tuple[tuple[float, ...], ...]  # member k's local gradients of shared_ids
+
+    @property
+    def member_ids(self) -> tuple[tuple[int, ...], ...]:
+        """Deprecated name of ``own_ids``.
+
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     ids = Block(((2,),), (9.0,), (0,), ((3.0,),)).member_ids
+        >>> ids, caught[0].category.__name__
+        (((2,),), 'DeprecationWarning')
+        """
+        return _renamed_field(self, "member_ids", "own_ids")
+
+    @property
+    def common_grads(self) -> tuple[float, ...]:
+        """Deprecated name of ``own_grads`` (the local gradients of each member's own ids)."""
+        return _renamed_field(self, "common_grads", "own_grads")
+
+    @property
+    def common_ids(self) -> tuple[int, ...]:
+        """Deprecated name of ``shared_ids``."""
+        return _renamed_field(self, "common_ids", "shared_ids")
+
+    @property
+    def member_grads(self) -> tuple[tuple[float, ...], ...]:
+        """Deprecated name of ``shared_grads`` (each member's local gradients of the shared ids)."""
+        return _renamed_field(self, "member_grads", "shared_grads")
+
+
+def _renamed_field(block: Block, old: str, new: str) -> Any:
+    """Field ``new`` of ``block``, read under its old name ``old``, with a DeprecationWarning."""
+    warnings.warn(f"Block.{old} is now Block.{new}; the old name goes in the next release",
+                  DeprecationWarning, stacklevel=3)
+    return getattr(block, new)
+
+
+# An entry of the tape after its base is one of two shapes of plain tuple, told apart by the type
+# of its second item:
+# - a NodeTuple ``(value, inputs, local_grads, op)``, in ``Node``'s field order;
+# - a MemberEntry ``(value, block, k, op)``: member ``k`` of a ``Block``, which ``block_member``
+#   unfolds into the NodeTuple it stands for.
+MemberEntry = tuple[float, Block, int, str]
+Entry = tuple[float, Any, Any, str]  # a NodeTuple or a MemberEntry: Any where the two differ
 
 
 def block_member(block: Block, k: int, value: float, op: str) -> NodeTuple:
@@ -136,16 +195,16 @@ def block_member(block: Block, k: int, value: float, op: str) -> NodeTuple:
     >>> block_member(Block(((2,), (3,)), (9.0,), (0, 1), ((3.0, 3.0), (4.0, 4.0))), 1, 12.0, "y")
     (12.0, (3, 0, 1), (9.0, 4.0, 4.0), 'y')
     """
-    member_ids, common_grads, common_ids, member_grads = block
-    return (value, member_ids[k] + common_ids, common_grads + member_grads[k], op)
+    own_ids, own_grads, shared_ids, shared_grads = block
+    return (value, own_ids[k] + shared_ids, own_grads + shared_grads[k], op)
 
 
 def _unfold(entry: Entry) -> NodeTuple:
-    """An entry as a plain node tuple: a block member unfolded, any other entry as it is."""
-    value, inputs, local_grads, op = entry
-    if type(inputs) is Block:
-        return block_member(inputs, local_grads, value, op)  # a member keeps its index there
-    return entry
+    """An entry as a plain node tuple: a member entry unfolded, a node tuple as it is."""
+    value, second, third, op = entry
+    if type(second) is Block:  # a MemberEntry (value, block, k, op)
+        return block_member(second, third, value, op)
+    return entry  # a NodeTuple
 
 
 class Run(tuple):
@@ -297,7 +356,7 @@ class Tape:
 
     @property
     def nodes(self) -> PVector[NodeTuple]:
-        """Every node, in id order, as one pvector of plain tuples: the plain map."""
+        """Every node, in id order, as one pvector of plain tuples: the plain vector."""
         every: list[NodeTuple] = [(x, (), (), "var") for x in self.base]  # local transient
         every.extend(map(_unfold, entries(self)))
         return pvector(every)
@@ -325,10 +384,11 @@ class Tape:
         return f"<Tape: {len(self)} nodes ({n_leaves} leaves), {edges} edges>"
 
     def _repr_html_(self) -> str:
-        """How Jupyter shows a tape: ``repl.html_table``, the Wengert list as an HTML table."""
-        from .repl import html_table  # the REPL tools stand above the tape: imported lazily
+        """How Jupyter shows a tape: the Wengert list as an HTML table (``tape_html``, a REPL
+        tool that imports nothing from the package, so the storage never imports the REPL)."""
+        from .tape_html import wengert_html  # imported when a notebook first shows a tape
 
-        return html_table(self)
+        return wengert_html(repr(self), len(self), partial(node_tuple, self))
 
 
 _NO_CHUNKS: PVector[tuple[Entry, ...]] = pvector()
@@ -475,6 +535,33 @@ def op_values(tape: Tape, op: str, ids: Sequence[int]) -> tuple[float, ...]:
         return tuple([op_value(tape, op, i) for i in ids])  # raises the error naming the bad id
 
 
+def matrix_values(
+    tape: Tape, op: str, rows: Sequence[Sequence[int]]
+) -> Sequence[tuple[float, ...]]:
+    """Return the values of the node ids ``rows``, row by row, checked as ``op_values`` does.
+
+    What a layer reads of its weights. A ``RunMatrix`` of parameters (each
+    of ``model.layout``'s weight matrices) is read as one slice of the
+    parameters and split into rows in C; any other rows are read one
+    ``op_values`` each. The rows may differ in length: the caller checks
+    the shape it needs.
+
+    >>> tape = leaves([1.0, 2.0, 3.0, 4.0])
+    >>> matrix_values(tape, "my_op", RunMatrix(0, 2, 2)), matrix_values(tape, "my_op", [(3, 0)])
+    (((1.0, 2.0), (3.0, 4.0)), [(4.0, 1.0)])
+    >>> matrix_values(tape, "my_op", RunMatrix(2, 2, 2))
+    Traceback (most recent call last):
+    ...
+    IndexError: my_op: node id 4 is not on this tape of 4 nodes
+    """
+    base = tape.base
+    if type(rows) is RunMatrix and rows and rows[0] and rows[-1][-1] < len(base):
+        # Consecutive rows of equal length, all parameters: one slice, cut into rows by zip.
+        n = len(rows[0])
+        return tuple(zip(*[iter(base[rows[0][0] : rows[-1][-1] + 1])] * n))
+    return [op_values(tape, op, row) for row in rows]
+
+
 def checked_ids(tape: Tape, op: str, ids: Iterable[int]) -> tuple[int, ...]:
     """Return ``ids`` as a tuple of plain ints, each an id already on ``tape``: what ``push``
     accepts as a new node's inputs. numpy's ints are accepted; anything else is refused with
@@ -518,15 +605,26 @@ def node_tuple(tape: Tape, i: int) -> NodeTuple:
 
 
 def parameter_values(tape: Tape, n: int) -> tuple[float, ...]:
-    """Return the values of nodes ``0..n-1`` (n at most ``len(tape)``), read by slices.
+    """Return the values of nodes ``0..n-1``, read by slices: a model's parameters.
+
+    ``n`` is at most ``len(tape)``. On a tape made by ``leaves`` (as a
+    training state's is), the first ``parameter_count(tape)`` values are
+    stored as one tuple, and for that ``n`` this is the tuple itself, not a
+    copy: what a training step reads once per step.
 
     >>> tape, _ = push_many(leaves([1.0]), [(2.0, (0,), (2.0,), "double")])
-    >>> parameter_values(tape, 2)
-    (1.0, 2.0)
+    >>> parameter_values(tape, 2), parameter_values(tape, 1)
+    ((1.0, 2.0), (1.0,))
+    >>> parameter_values(tape, 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: parameter_values: 3 values asked of a tape of 2 nodes
     """
     base = tape.base
     if n <= len(base):
         return base[:n]
+    if n > len(tape):
+        raise ValueError(f"parameter_values: {n!r} values asked of a tape of {len(tape)} nodes")
     return base + tuple([entry[0] for entry in entries_between(tape, 0, n - len(base))])
 
 
@@ -570,7 +668,7 @@ def finite_numbers(op: str, xs: Iterable[float]) -> tuple[float, ...]:
     >>> finite_numbers("my_op", [1.0, float("nan")])
     Traceback (most recent call last):
     ...
-    functional_gpt.tape.NonFiniteError: my_op: value nan is not finite
+    functional_gpt.tape_storage.NonFiniteError: my_op: value nan is not finite
     """
     xs = tuple(xs)
     try:  # the common case in two C-level passes: finite numbers, none of them a bool
@@ -658,17 +756,17 @@ def _frozen_block(op: str, block: Any) -> Block:
     """``block`` checked and copied into tuples: rows as long as the gradients they pair with."""
     if type(block) is not Block:
         raise TypeError(f"{op}: a member's block must be a Block, got {type(block).__name__}")
-    member_ids, common_grads, common_ids, member_grads = block
-    common_grads = finite_numbers(f"{op}: local gradient", common_grads)
-    common_ids = _ids_before(op, common_ids, None, "")
-    rows = tuple([_ids_before(op, row, None, "") for row in member_ids])
-    grads = tuple([finite_numbers(f"{op}: local gradient", row) for row in member_grads])
+    own_ids, own_grads, shared_ids, shared_grads = block
+    own_grads = finite_numbers(f"{op}: local gradient", own_grads)
+    shared_ids = _ids_before(op, shared_ids, None, "")
+    rows = tuple([_ids_before(op, row, None, "") for row in own_ids])
+    grads = tuple([finite_numbers(f"{op}: local gradient", row) for row in shared_grads])
     if len(rows) != len(grads):
-        raise ValueError(f"{op}: a block of {len(rows)} member id rows and {len(grads)} member "
+        raise ValueError(f"{op}: a block of {len(rows)} own id rows and {len(grads)} shared "
                          "gradient rows")
-    if set(map(len, rows)) - {len(common_grads)} or set(map(len, grads)) - {len(common_ids)}:
+    if set(map(len, rows)) - {len(own_grads)} or set(map(len, grads)) - {len(shared_ids)}:
         raise ValueError(f"{op}: a block's ids and local gradients differ in length")
-    return Block(rows, common_grads, common_ids, grads)
+    return Block(rows, own_grads, shared_ids, grads)
 
 
 def push_many(tape: Tape, new_nodes: Iterable[Entry]) -> tuple[Tape, Run]:
@@ -716,10 +814,10 @@ def push_many(tape: Tape, new_nodes: Iterable[Entry]) -> tuple[Tape, Run]:
                 frozen[id(inputs)] = (inputs, _frozen_block(op, inputs))  # keeps it alive
             block = frozen[id(inputs)][1]
             k = local_grads
-            if type(k) is not int or not 0 <= k < len(block.member_ids):
+            if type(k) is not int or not 0 <= k < len(block.own_ids):
                 raise ValueError(f"{op}: member index {k!r} is not in "
-                                 f"0..{len(block.member_ids) - 1} of its block")
-            reads = block.member_ids[k] + block.common_ids
+                                 f"0..{len(block.own_ids) - 1} of its block")
+            reads = block.own_ids[k] + block.shared_ids
             if reads and max(reads) >= n:
                 raise IndexError(f"{op}: input {max(reads)} is not a node before node {n} "
                                  f"(ids 0..{n - 1})")
@@ -762,13 +860,13 @@ def push_block(
     ...
     ValueError: dot: a block of 2 values, 1 member id rows and 1 member gradient rows
     """
-    member_ids, common_grads, common_ids, member_grads = block
+    own_ids, own_grads, shared_ids, shared_grads = block
     m = len(values)
-    if len(member_ids) != m or len(member_grads) != m:
-        raise ValueError(f"{op}: a block of {m} values, {len(member_ids)} member id rows and "
-                         f"{len(member_grads)} member gradient rows")
-    if m and (set(map(len, member_ids)) != {len(common_grads)}
-              or set(map(len, member_grads)) != {len(common_ids)}):
+    if len(own_ids) != m or len(shared_grads) != m:
+        raise ValueError(f"{op}: a block of {m} values, {len(own_ids)} member id rows and "
+                         f"{len(shared_grads)} member gradient rows")
+    if m and (set(map(len, own_ids)) != {len(own_grads)}
+              or set(map(len, shared_grads)) != {len(shared_ids)}):
         raise ValueError(f"{op}: a block's ids and local gradients differ in length")
     return push_many(tape, block_nodes(op, values, block))  # it refuses non-finite values
 

@@ -25,9 +25,12 @@ package does not.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from . import repl
 from . import tape as T
-from .tape import GradCheck, Tape
+from .repl import GradCheck
+from .tape import Tape
 
 try:
     from hypothesis import strategies as st
@@ -96,8 +99,8 @@ def _run(f: TapeFunction, tape: Tape, ids: tuple[int, ...]) -> tuple[float, tupl
     return value, tuple(T.grad(grads, i) for i in ids)
 
 
-def check_tape_function(f: TapeFunction, xs: Sequence[float], **tolerance: float) -> GradCheck:
-    """Return ``T.check_grads(f, xs)``, after checking that ``f`` treats its tape as a value.
+def check_tape_function(f: TapeFunction, xs: Sequence[float], **tolerance: Any) -> GradCheck:
+    """Return ``repl.check_grads(f, xs)``, after checking that ``f`` treats its tape as a value.
 
     Raises AssertionError when ``f`` changes the tape it was given, returns a
     tape that does not start with that tape's nodes (a tape function only
@@ -126,10 +129,10 @@ def check_tape_function(f: TapeFunction, xs: Sequence[float], **tolerance: float
     moved = _run(f, *T.map_tape(decoy, xs, T.var))
     if moved != alone:
         raise AssertionError(f"with another node before the inputs, {alone!r} became {moved!r}")
-    return T.check_grads(f, xs, **tolerance)
+    return repl.check_grads(f, xs, **tolerance)
 
 
-def assert_grads_ok(f: TapeFunction, xs: Sequence[float], **tolerance: float) -> None:
+def assert_grads_ok(f: TapeFunction, xs: Sequence[float], **tolerance: Any) -> None:
     """Raise AssertionError showing the ``GradCheck`` table unless ``f`` passes the check.
 
     The check is ``check_tape_function``: the tape is treated as a value and the

@@ -117,10 +117,7 @@ def param_values(state: TrainState) -> tuple[float, ...]:
     >>> len(param_values(state))
     4192
     """
-    tape = state.tape
-    if len(tape.base) == len(tape):  # as after every step: all parameters in the base tuple
-        return tape.base
-    return T.values(tape, range(len(tape)))
+    return T.parameter_values(state.tape, len(state.tape))  # a state's tape holds only them
 
 
 def loss_and_grads(state: TrainState, tokens: Sequence[int]) -> tuple[float, tuple[float, ...]]:

@@ -70,7 +70,7 @@ def test_every_form_of_a_block_hand_over_is_the_loop(case, data: st.DataObject) 
     expected = list(adjoint)
     fast_backward.loop_block_hand_over(expected, block, first, first + m - 1)
     forms = [fast_backward.block_hand_over]
-    n_own, n_common = len(block.common_grads), len(block.common_ids)
+    n_own, n_common = len(block.own_grads), len(block.shared_ids)
     forms.append(fast_backward.written_out_block_hand_over(n_own, n_common))
     for form in forms:
         out = list(adjoint)
@@ -138,7 +138,7 @@ def batch_nodes(draw: st.DrawFn, n: int) -> list:
                 members = members + members
             for entry in members:  # keep those that read only nodes before them
                 value, blk, k, _ = entry
-                reads = blk.member_ids[k] + blk.common_ids
+                reads = blk.own_ids[k] + blk.shared_ids
                 if not reads or max(reads) < n + len(items):
                     items.append(entry)
         else:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from strategies import finite, program_function, programs
 
 import functional_gpt.tape as T
+from functional_gpt import repl
 
 scales = st.integers(-150, 150).map(lambda k: 10.0**k)
 
@@ -60,7 +61,7 @@ def smooth_closed_forms():
 @given(st.sampled_from(smooth_closed_forms()), finite(-3.0, 3.0), finite(-3.0, 3.0), scales)
 @settings(max_examples=300)
 def test_a_correct_gradient_is_never_flagged(f, x: float, y: float, c: float) -> None:
-    assert T.check_grads(scaled(f, c), [x, y]).ok
+    assert repl.check_grads(scaled(f, c), [x, y]).ok
 
 
 @given(programs(max_inputs=3, max_steps=8), scales)
@@ -68,7 +69,7 @@ def test_a_correct_gradient_is_never_flagged(f, x: float, y: float, c: float) ->
 def test_a_correct_gradient_of_a_random_program_is_never_flagged(program, c: float) -> None:
     """Random programs over every primitive, kept away from poles; kinks are left unchecked."""
     f = scaled(program_function(program), c)
-    assert T.check_grads(f, list(program.inputs)).ok
+    assert repl.check_grads(f, list(program.inputs)).ok
 
 
 def linear_with_a_wrong_slope(a: float, b: float, wrong_b: float):
@@ -90,17 +91,17 @@ def test_a_wrong_gradient_is_always_flagged(a, x, y, b, rel, c) -> None:
     of 1e-6 can resolve (rounding of about 2**-53 * |a x| / 1e-6, with room) and more than
     the relative tolerance."""
     wrong = 0.0 if rel == 0.0 else b * (1 + rel)
-    check = T.check_grads(scaled(linear_with_a_wrong_slope(a, b, wrong), c), [x, y])
+    check = repl.check_grads(scaled(linear_with_a_wrong_slope(a, b, wrong), c), [x, y])
     error = abs(c * (wrong - b))
     resolvable = 1e-7 * abs(c) * (a * max(1.0, abs(x)) + abs(b) * max(1.0, abs(y)))
-    if error > resolvable + 2 * T.GRAD_RTOL * abs(c) * max(abs(b), abs(wrong)):
+    if error > resolvable + 2 * repl.GRAD_RTOL * abs(c) * max(abs(b), abs(wrong)):
         assert check.bad[1] and not check.ok, check
     assert not check.bad[0], check  # d/dx is right
 
 
 @given(st.floats(), st.floats(), st.floats(min_value=0.0))
 def test_nan_and_infinity_never_agree(analytic: float, numeric: float, tolerance: float) -> None:
-    agree = T.within_tolerance(analytic, numeric, tolerance)
+    agree = repl.within_tolerance(analytic, numeric, tolerance)
     finite_pair = math.isfinite(analytic) and math.isfinite(numeric) and math.isfinite(tolerance)
     assert agree == (finite_pair and abs(analytic - numeric) <= tolerance)
 
@@ -108,8 +109,8 @@ def test_nan_and_infinity_never_agree(analytic: float, numeric: float, tolerance
 def test_the_large_f_that_hid_a_wrong_gradient() -> None:
     """1e6 * x + 0.5 * y with d/dy = 0 passed a tolerance of 1e-6 * |f|; so did a 1e-3 slope
     reported as 0 at |f| = 1e3."""
-    assert T.check_grads(linear_with_a_wrong_slope(1e6, 0.5, 0.0), [1.0, 1.0]).bad == (False, True)
-    assert T.check_grads(linear_with_a_wrong_slope(1e3, 1e-3, 0.0), [1.0, 1.0]).bad == (
+    assert repl.check_grads(linear_with_a_wrong_slope(1e6, 0.5, 0.0), [1.0, 1.0]).bad == (False, True)
+    assert repl.check_grads(linear_with_a_wrong_slope(1e3, 1e-3, 0.0), [1.0, 1.0]).bad == (
         False, True)
 
 
@@ -122,7 +123,7 @@ def test_an_overflowing_gradient_is_an_error_not_an_ok() -> None:
         return T.scale(tape, y, 1e200)
 
     with pytest.raises(T.NonFiniteError, match=r"gradient of node 1 \(relu\) overflows"):
-        T.check_grads(f, [-1.0])
+        repl.check_grads(f, [-1.0])
 
 
 def test_an_infinite_difference_is_flagged() -> None:
@@ -133,5 +134,5 @@ def test_an_infinite_difference_is_flagged() -> None:
         v = T.data(tape, x)
         return T.push(tape, "jump", math.copysign(1.7e308, v), (x,), (1.0,))
 
-    check = T.check_grads(jump, [0.0])
+    check = repl.check_grads(jump, [0.0])
     assert math.isinf(check.numeric[0]) and check.bad == (True,) and not check.ok

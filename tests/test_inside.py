@@ -10,6 +10,7 @@
 import math
 
 import pytest
+from bits import bits
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import finite
@@ -66,12 +67,12 @@ def test_attention_weights_are_the_tapes_softmax_nodes_bit_for_bit(case, data) -
         tape, (ids, tape_cache) = model.gpt(tape, params, config, token, pos, tape_cache)
         logits, attention, float_cache = inside.attention_forward(w, config, token, pos,
                                                                   float_cache)
-        assert logits == T.values(tape, ids)
+        assert bits(logits) == bits(T.values(tape, ids))
         # Only attention pushes softmax nodes: layer by layer, head by head, pos + 1 per head.
         softmax = [T.data(tape, i) for i in range(before, len(tape))
                    if T.node(tape, i).op == "softmax"]
         flat = [p for layer in attention for head in layer for p in head]
-        assert flat == softmax  # ==: the same floats, not close ones
+        assert bits(flat) == bits(softmax)  # the same floats, by their bits
         assert len(attention) == config.n_layer
         for layer in attention:
             assert len(layer) == config.n_head

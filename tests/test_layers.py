@@ -9,6 +9,7 @@ import decimal
 import math
 
 import pytest
+from bits import bits
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from strategies import finite
@@ -105,7 +106,7 @@ def test_softmax_values_exactly_as_unfused(xs, ws):
     tape, ids = T.map_tape(T.new(), xs, T.var)
     t1, a = L.softmax(tape, ids)
     t2, b = unfused_softmax(tape, ids)
-    assert T.values(t1, a) == T.values(t2, b)
+    assert bits(T.values(t1, a)) == bits(T.values(t2, b))
 
 
 @given(vectors, st.data(), weights_for)
@@ -255,39 +256,40 @@ def test_attention_rejects_bad_shapes():
 
 
 @given(vectors)
-def test_rmsnorm_builds_a_dot_a_scale_and_mul_scalar(xs):
-    """L.rmsnorm pushes exactly the nodes of T.dot(x, x), one rms_scale node, then mul_scalar."""
+def test_rmsnorm_builds_a_dot_a_scale_and_vector_mul(xs):
+    """L.rmsnorm pushes exactly the nodes of T.dot(x, x), one rms_scale node, then vector_mul."""
     tape, x = T.map_tape(T.new(), xs, T.var)
     composed, ss = T.dot(tape, x, x)
     n, ss_value = len(x), T.data(composed, ss)
     local = -0.5 * (ss_value * n**-1 + L.RMS_EPS) ** -1.5 * n**-1
     composed, scale = T.push(composed, "rms_scale", L.rms_scale(ss_value, n), (ss,), (local,))
-    assert L.rmsnorm(tape, x) == L.mul_scalar(composed, x, scale)
+    assert L.rmsnorm(tape, x) == L.vector_mul(composed, x, scale)
 
 
 @given(st.data())
 def test_vector_ops_build_the_same_nodes_as_mapping_the_primitive(data):
-    """L.add, L.relu and L.mul_scalar append exactly the nodes the mapped primitives would."""
+    """L.vector_add, L.vector_relu and L.vector_mul append exactly the nodes of the primitives
+    they map."""
     n = data.draw(st.integers(0, 6))
     xs = data.draw(st.lists(floats, min_size=n, max_size=n))
     ys = data.draw(st.lists(floats, min_size=n, max_size=n))
     tape, a = T.map_tape(T.new(), xs, T.var)
     tape, b = T.map_tape(tape, ys, T.var)
     tape, s = T.var(tape, data.draw(floats))
-    assert L.add(tape, a, b) == T.zip_map_tape(tape, a, b, T.add)
-    assert L.relu(tape, a) == T.map_tape(tape, a, T.relu)
-    assert L.mul_scalar(tape, a, s) == T.map_tape(tape, a, lambda t, i: T.mul(t, i, s))
+    assert L.vector_add(tape, a, b) == T.zip_map_tape(tape, a, b, T.add)
+    assert L.vector_relu(tape, a) == T.map_tape(tape, a, T.relu)
+    assert L.vector_mul(tape, a, s) == T.map_tape(tape, a, lambda t, i: T.mul(t, i, s))
 
 
 def test_vector_ops_reject_bad_input():
     """Different lengths and ids not on the tape are refused, naming the op."""
     tape, ids = T.map_tape(T.new(), [1.0, 2.0], T.var)
     with pytest.raises(ValueError, match="add: lengths differ"):
-        L.add(tape, ids, ids[:1])
+        L.vector_add(tape, ids, ids[:1])
     with pytest.raises(IndexError, match="relu"):
-        L.relu(tape, [T.Id(5)])
+        L.vector_relu(tape, [T.Id(5)])
     with pytest.raises(IndexError, match="mul"):
-        L.mul_scalar(tape, ids, T.Id(-1))
+        L.vector_mul(tape, ids, T.Id(-1))
 
 
 # ------------------------------------------------- cross-entropy near underflow
@@ -347,3 +349,12 @@ def test_cross_entropy_target_is_a_plain_index() -> None:
     for bad in (True, T.Id(1), 1.0):
         with pytest.raises(TypeError, match="cross_entropy: target .* must be a plain int"):
             L.cross_entropy(tape, ids, bad)
+
+
+def test_the_old_names_of_the_vector_ops_still_work_with_a_deprecation_warning():
+    """layers.add, layers.relu and layers.mul_scalar are the renamed ops, for one release."""
+    for old, new in [("add", L.vector_add), ("relu", L.vector_relu), ("mul_scalar", L.vector_mul)]:
+        with pytest.warns(DeprecationWarning, match=f"layers.{old} is now layers.{new.__name__}"):
+            assert getattr(L, old) is new
+    with pytest.raises(AttributeError, match="no attribute 'mul_vector'"):
+        L.mul_vector  # noqa: B018

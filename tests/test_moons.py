@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import functional_gpt.tape as T
-from functional_gpt import trees
+from functional_gpt import repl, trees
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "moons.py"
@@ -160,7 +160,7 @@ def test_the_examples_gradients_pass_check_grads_on_a_tiny_instance(seed):
     full, _, _ = moons.loss_and_scores(tape, ids, data, 0.1)
     # the check is meaningful only away from relu's kink: every input well clear of 0
     assert min(abs(v) for v in relu_inputs(full)) > 1e-3
-    report = T.check_grads(loss_of, values)
+    report = repl.check_grads(loss_of, values)
     assert report.ok, report
     assert len(report.analytic) == len(values) == 2 * 3 + 3 + 3 * 3 + 3 + 3 + 1
     assert any(g != 0.0 for g in report.analytic)

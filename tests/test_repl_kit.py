@@ -23,7 +23,7 @@ from strategies import Program, finite, program_function, programs, run_on_tape
 
 import functional_gpt.layers as L
 import functional_gpt.tape as T
-from functional_gpt import graph, testing, trees
+from functional_gpt import graph, repl, testing, trees
 from functional_gpt.testing import assert_grads_ok, inputs
 
 DOT = shutil.which("dot")
@@ -43,12 +43,12 @@ def reference_gradient(program: Program) -> tuple[float, ...]:
 @given(programs())
 def test_gradient_is_value_and_grads_second_half(program: Program) -> None:
     f = program_function(program)
-    assert T.gradient(f)(program.inputs) == T.value_and_grad(f)(program.inputs)[1]
+    assert repl.gradient(f)(program.inputs) == repl.value_and_grad(f)(program.inputs)[1]
 
 
 @given(programs())
 def test_gradient_matches_the_mutable_reference(program: Program) -> None:
-    got = T.gradient(program_function(program))(program.inputs)
+    got = repl.gradient(program_function(program))(program.inputs)
     want = reference_gradient(program)
     assert len(got) == len(program.inputs)
     for g, w in zip(got, want):
@@ -60,9 +60,9 @@ def test_gradient_matches_the_mutable_reference(program: Program) -> None:
 
 @given(programs())
 def test_check_grads_accepts_every_correct_program(program: Program) -> None:
-    check = T.check_grads(program_function(program), program.inputs)
+    check = repl.check_grads(program_function(program), program.inputs)
     assert check.ok, check
-    assert check.analytic == T.gradient(program_function(program))(program.inputs)
+    assert check.analytic == repl.gradient(program_function(program))(program.inputs)
     assert len(check.numeric) == len(program.inputs) and not any(check.bad)
 
 
@@ -80,7 +80,7 @@ def wrong_square(k: float):
 @given(finite(0.1, 100.0), st.sampled_from([-1.0, 1.0]),
        finite(-5.0, 5.0).filter(lambda k: abs(k - 2.0) > 0.01))
 def test_check_grads_flags_a_wrong_local_gradient(x: float, sign: float, k: float) -> None:
-    check = T.check_grads(wrong_square(k), [sign * x])
+    check = repl.check_grads(wrong_square(k), [sign * x])
     assert not check.ok, check
     assert check.bad == (True,)
     assert math.isclose(check.numeric[0], 2 * sign * x, rel_tol=1e-6)
@@ -102,13 +102,13 @@ def test_check_grads_flags_a_slightly_wrong_primitive(x: float, y: float, rel: f
         e = math.exp(T.data(tape, xy))
         return T.push(tape, "exp", e, (xy,), (e * (1 + rel),))
 
-    check = T.check_grads(f, [x, y])
+    check = repl.check_grads(f, [x, y])
     e = math.exp(x * y)
     for i, other in enumerate((y, x)):
         true = other * e
         error = abs(true) * rel
         tolerance = check.tolerance[i]
-        assert tolerance <= 1e-8 * max(1.0, e) + T.GRAD_RTOL * abs(true) * (1 + rel) * 1.01
+        assert tolerance <= 1e-8 * max(1.0, e) + repl.GRAD_RTOL * abs(true) * (1 + rel) * 1.01
         if error > 2 * tolerance:
             assert check.bad[i], (i, check)
         elif error < tolerance / 2:
@@ -121,7 +121,7 @@ def test_check_grads_marks_only_the_wrong_input() -> None:
         vx, vy = T.values(tape, ids)
         return T.push(tape, "odd", vx * vy, (x, y), (vy, 2 * vx))  # d/dy is wrong
 
-    check = T.check_grads(f, [3.0, 4.0])
+    check = repl.check_grads(f, [3.0, 4.0])
     assert check.bad == (False, True) and not check.ok
     lines = repr(check).splitlines()
     assert lines[0].startswith("GradCheck(ok=False")
@@ -139,11 +139,11 @@ def test_check_grads_marks_only_the_wrong_input() -> None:
 ])
 def test_check_grads_refuses_bad_arguments(xs, eps, error) -> None:
     with pytest.raises(error, match="check_grads"):
-        T.check_grads(lambda tape, ids: T.exp(tape, ids[0]), xs, eps=eps)
+        repl.check_grads(lambda tape, ids: T.exp(tape, ids[0]), xs, eps=eps)
 
 
 def test_check_grads_of_no_inputs_is_ok() -> None:
-    check = T.check_grads(lambda tape, ids: T.constant(tape, 2.0), [])
+    check = repl.check_grads(lambda tape, ids: T.constant(tape, 2.0), [])
     assert check.ok and check.analytic == () and check.max_abs_error == 0.0
 
 
@@ -185,29 +185,29 @@ KNOWN = [  # a tape function, its gradient in closed form, and a domain for (x, 
 def test_check_grads_agrees_with_derivatives_known_in_closed_form(f, derivative, domain, data):
     """Both columns match the closed form: numeric within the documented tolerance."""
     x, y = data.draw(domain)
-    check = T.check_grads(f, [x, y])
+    check = repl.check_grads(f, [x, y])
     assert check.ok, check
-    size = max(1.0, abs(T.value_and_grad(f)([x, y])[0]))
+    size = max(1.0, abs(repl.value_and_grad(f)([x, y])[0]))
     for analytic, numeric, want in zip(check.analytic, check.numeric, derivative(x, y)):
         assert math.isclose(analytic, want, rel_tol=1e-12, abs_tol=1e-12), check
-        assert abs(numeric - want) <= 1e-8 * size + T.GRAD_RTOL * abs(want) * 1.01, check
+        assert abs(numeric - want) <= 1e-8 * size + repl.GRAD_RTOL * abs(want) * 1.01, check
 
 
 @given(st.lists(st.booleans(), max_size=40))
 def test_grad_check_repr_lists_what_differs_and_counts_the_rest(bad: list[bool]) -> None:
     n = len(bad)
     numeric = tuple(2.0 if b else 1.0 for b in bad)
-    check = T.GradCheck((1.0,) * n, numeric, float(any(bad)), 0.5 * any(bad), not any(bad),
+    check = repl.GradCheck((1.0,) * n, numeric, float(any(bad)), 0.5 * any(bad), not any(bad),
                         tuple(bad))
     lines = repr(check).splitlines()
     assert lines[0].startswith(f"GradCheck(ok={not any(bad)}")
     rows = [line for line in lines[2:] if not line.lstrip().startswith("...")]
     shown = [int(line.split()[0]) for line in rows]
-    assert shown == sorted(shown) and len(shown) == min(n, T.GRAD_CHECK_ROWS)
+    assert shown == sorted(shown) and len(shown) == min(n, repl.GRAD_CHECK_ROWS)
     differ = [i for i in range(n) if bad[i]]
-    assert [i for i in shown if bad[i]] == differ[: T.GRAD_CHECK_ROWS]
+    assert [i for i in shown if bad[i]] == differ[: repl.GRAD_CHECK_ROWS]
     assert all(("<- differs" in line) == bad[i] for i, line in zip(shown, rows))
-    if n > T.GRAD_CHECK_ROWS:
+    if n > repl.GRAD_CHECK_ROWS:
         hidden = len(differ) - sum(bad[i] for i in shown)
         tail = "all within tolerance" if not hidden else f"{hidden} of them differ"
         assert lines[-1] == f"  ... and {n - len(shown)} more inputs, {tail}"
@@ -434,7 +434,7 @@ def test_the_example_writes_the_dot_text_and_a_picture(tmp_path, hide_dot) -> No
 @given(st.integers(0, 60), st.integers(2, 30))
 def test_html_table_shows_every_row_or_elides_the_middle(n: int, max_rows: int) -> None:
     tape = T.leaves([float(i) for i in range(n)])
-    page = T.html_table(tape, max_rows=max_rows)
+    page = repl.html_table(tape, max_rows=max_rows)
     rows = page.count("<tr>") - 1  # minus the header
     if n <= max_rows:
         assert rows == n and "hidden" not in page
@@ -449,12 +449,12 @@ def test_html_table_shows_every_row_or_elides_the_middle(n: int, max_rows: int) 
 def test_html_table_lists_a_few_inputs_and_counts_the_rest(k: int) -> None:
     tape = T.leaves([0.5] * k)
     tape, s = T.sum(tape, T.as_ids(range(k)))
-    last_row = T.html_table(tape).split("<tr>")[-1]
+    last_row = repl.html_table(tape).split("<tr>")[-1]
     cells = re.findall(r"<td>(.*?)</td>", last_row)
-    listed = min(k, T.HTML_ITEMS)
+    listed = min(k, repl.HTML_ITEMS)
     ids = ", ".join(str(i) for i in range(listed))
     ones = ", ".join(["1"] * listed)
-    if k > T.HTML_ITEMS:
+    if k > repl.HTML_ITEMS:
         assert cells[3:] == [f"{ids}, … ({k} in all)", f"{ones}, … ({k} in all)"]
     else:
         assert cells[3:] == [ids, ones]
@@ -463,11 +463,11 @@ def test_html_table_lists_a_few_inputs_and_counts_the_rest(k: int) -> None:
 def test_html_table_escapes_and_is_the_notebook_repr() -> None:
     tape, x = T.var(T.new(), 1.0)
     tape, _ = T.push(tape, "<b>&", 2.0, (x,), (1.0,))
-    page = T.html_table(tape)
+    page = repl.html_table(tape)
     assert "&lt;b&gt;&amp;" in page and "<b>" not in page
     assert tape._repr_html_() == page
     with pytest.raises(ValueError, match="max_rows"):
-        T.html_table(tape, max_rows=1)
+        repl.html_table(tape, max_rows=1)
 
 
 # ----------------------------------------------------------- kinks and verdicts
@@ -486,7 +486,7 @@ def test_an_input_on_a_relus_kink_is_marked_not_failed(wx) -> None:
     """With b = -w*x the relu sits on its kink: the inputs that move it (w unless x is 0, x
     unless w is 0, and b) are marked at_kink, and the check stays ok."""
     w, x = wx
-    check = T.check_grads(relu_neuron, [w, x, -(w * x)])
+    check = repl.check_grads(relu_neuron, [w, x, -(w * x)])
     expected = (x != 0.0, w != 0.0, True)
     assert check.at_kink == expected and check.ok
     assert f"{sum(expected)} not checked: at a kink" in repr(check).splitlines()[0]
@@ -497,17 +497,17 @@ def test_an_input_on_a_relus_kink_is_marked_not_failed(wx) -> None:
 def test_away_from_kinks_nothing_is_marked(xs) -> None:
     w, x, b = xs
     z = w * x + b
-    h = T.GRAD_EPS * max(1.0, *map(abs, xs)) * (abs(w) + abs(x) + 1.0) * 4
+    h = repl.GRAD_EPS * max(1.0, *map(abs, xs)) * (abs(w) + abs(x) + 1.0) * 4
     if abs(z) > h:  # no perturbation of one input by its step crosses 0
-        check = T.check_grads(relu_neuron, xs)
+        check = repl.check_grads(relu_neuron, xs)
         assert check.at_kink == (False, False, False) and check.ok
 
 
 def test_at_a_kink_the_sides_differ_and_kinks_off_says_so() -> None:
     """relu(x) at x = 0: the difference is 0.5, the tape's slope 0; kinks=() reports it."""
     f = lambda tape, ids: T.relu(tape, ids[0])  # noqa: E731
-    assert T.check_grads(f, [0.0]).ok
-    strict = T.check_grads(f, [0.0], kinks=())
+    assert repl.check_grads(f, [0.0]).ok
+    strict = repl.check_grads(f, [0.0], kinks=())
     assert not strict.ok and strict.bad == (True,) and strict.at_kink == (False,)
     assert repr(strict).startswith("GradCheck(ok=False): 1 of 1 inputs differ")
 
@@ -520,7 +520,7 @@ def test_a_wrong_gradient_beside_a_kink_still_fails() -> None:
         tape, sq = T.push(tape, "square", v * v, (y,), (3 * v,))  # wrong: should be 2v
         return T.add(tape, r, sq)
 
-    check = T.check_grads(f, [0.0, 2.0])
+    check = repl.check_grads(f, [0.0, 2.0])
     assert check.at_kink == (True, False) and check.bad == (False, True) and not check.ok
 
 
@@ -531,14 +531,14 @@ def test_a_zero_gradient_has_no_relative_error() -> None:
         tape, zero_y = T.scale(tape, y, 0.0)
         return T.add(tape, x, zero_y)
 
-    check = T.check_grads(f, [1e8, 3.0])
+    check = repl.check_grads(f, [1e8, 3.0])
     assert check.ok and check.max_rel_error < 1e-6
     assert repr(check).startswith("GradCheck(ok=True): 2 of 2 inputs agree")
 
 
 def test_kinks_must_be_a_sequence_of_names() -> None:
     with pytest.raises(TypeError, match="kinks must be a sequence of op names"):
-        T.check_grads(relu_neuron, [1.0, 1.0, 1.0], kinks="relu")
+        repl.check_grads(relu_neuron, [1.0, 1.0, 1.0], kinks="relu")
 
 
 # ---------------------------------------------------- value_and_grad over trees
@@ -566,9 +566,9 @@ def test_value_and_grad_over_a_tree_is_the_flat_one_in_its_shape(xs) -> None:
         tape, d = T.dot(tape, (w0, w1), (e0, e1))
         return T.add(tape, d, b)
 
-    value, grads = T.value_and_grad(on_tree)(params)
+    value, grads = repl.value_and_grad(on_tree)(params)
     flat_leaves, treedef = trees.flatten(params)
-    flat_value, flat_grads = T.value_and_grad(on_flat)(list(flat_leaves))
+    flat_value, flat_grads = repl.value_and_grad(on_flat)(list(flat_leaves))
     assert value == flat_value
     assert grads == trees.unflatten(treedef, flat_grads)
     assert type(grads["layer"]) is Layer and isinstance(grads["extra"], list)
@@ -581,9 +581,9 @@ def test_has_aux_returns_what_f_returns_beside_its_output() -> None:
         tape, total = T.sum(tape, scores)
         return tape, (total, T.values(tape, scores))
 
-    (value, aux), grads = T.value_and_grad(f, has_aux=True)([1.0, -3.0])
+    (value, aux), grads = repl.value_and_grad(f, has_aux=True)([1.0, -3.0])
     assert (value, aux, grads) == (-4.0, (2.0, -6.0), (2.0, 2.0))
-    assert T.gradient(f, has_aux=True)([1.0, -3.0]) == ((2.0, 2.0), (2.0, -6.0))
+    assert repl.gradient(f, has_aux=True)([1.0, -3.0]) == ((2.0, 2.0), (2.0, -6.0))
 
 
 def test_an_aux_without_has_aux_says_to_pass_it() -> None:
@@ -591,9 +591,9 @@ def test_an_aux_without_has_aux_says_to_pass_it() -> None:
         return tape, (ids[0], "aux")
 
     with pytest.raises(TypeError, match="to return auxiliary values too, pass has_aux=True"):
-        T.value_and_grad(f)([1.0])
+        repl.value_and_grad(f)([1.0])
 
 
 def test_has_aux_without_an_aux_says_what_to_return() -> None:
     with pytest.raises(TypeError, match=r"must return \(tape, \(out_id, aux\)\)"):
-        T.value_and_grad(lambda tape, ids: T.exp(tape, ids[0]), has_aux=True)([1.0])
+        repl.value_and_grad(lambda tape, ids: T.exp(tape, ids[0]), has_aux=True)([1.0])

@@ -12,6 +12,7 @@ from reference_autograd import central_difference
 from strategies import Program, finite, program_function, programs, run_on_tape, snapshot
 
 import functional_gpt.tape as T
+from functional_gpt import repl
 
 floats = finite(-5.0, 5.0)
 
@@ -147,12 +148,12 @@ def test_backward_ignores_later_nodes(tn: tuple[T.Tape, tuple[int, ...]], xs: li
 def test_value_and_grad_matches_finite_differences(program: Program) -> None:
     """value_and_grad(f)(xs) is f's output and its central-difference gradient in each input."""
     f = program_function(program)
-    value, grads = T.value_and_grad(f)(program.inputs)
+    value, grads = repl.value_and_grad(f)(program.inputs)
     assert value == T.data(run_on_tape(program), program.root)
     assert len(grads) == len(program.inputs)
 
     def plain(xs: Sequence[float]) -> float:
-        return T.value_and_grad(f)(xs)[0]
+        return repl.value_and_grad(f)(xs)[0]
 
     for i, g in enumerate(grads):
         assert close(g, central_difference(plain, program.inputs, i), rel=1e-5)
@@ -263,7 +264,7 @@ def test_table_has_a_row_for_every_node(program: Program, limit: int) -> None:
     keeps just the last ``limit`` rows.
     """
     tape = run_on_tape(program)
-    lines = T.table(tape).splitlines()
+    lines = repl.table(tape).splitlines()
     assert len(lines) == len(tape) + 1
     assert lines[0].split() == ["id", "op", "value", "inputs", "local_grads"]
     for i, line in enumerate(lines[1:]):
@@ -276,7 +277,7 @@ def test_table_has_a_row_for_every_node(program: Program, limit: int) -> None:
         shown = tuple(map(float, cells[3 + k :]))
         assert len(shown) == len(node.local_grads)
         assert all(math.isclose(x, g, rel_tol=1e-5) for x, g in zip(shown, node.local_grads))
-    tail = T.table(tape, limit).splitlines()
+    tail = repl.table(tape, limit).splitlines()
     kept = min(limit, len(tape))
     assert [line.split()[0] for line in tail[1:]] == [str(i) for i in range(len(tape))][
         len(tape) - kept :

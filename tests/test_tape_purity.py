@@ -13,7 +13,7 @@ from strategies import Instr, apply_instr, finite, instructions, snapshot
 
 import functional_gpt.tape as T
 from functional_gpt import layers as L
-from functional_gpt import trees
+from functional_gpt import repl, trees
 
 
 def try_step(tape: T.Tape, ins: Instr) -> tuple[T.Tape, int] | None:
@@ -107,7 +107,7 @@ class TapeForest(RuleBasedStateMachine):
     def look(self, data: st.DataObject) -> None:
         """Printing a tape (repr and table) and reading its values change nothing."""
         tape = self.pick(data)
-        repr(tape), T.table(tape), T.values(tape, range(len(tape)))
+        repr(tape), repl.table(tape), T.values(tape, range(len(tape)))
 
     @invariant()
     def every_tape_equals_its_snapshot(self) -> None:
@@ -164,8 +164,8 @@ def public_calls(draw: st.DrawFn, tape: T.Tape) -> tuple[str, object, tuple]:
         "linear": (L.linear, (tape, xs, [ys, list(xs)], list(ys[:1] * 2))),
         "softmax": (L.softmax, (tape, xs)),
         "rmsnorm": (L.rmsnorm, (tape, xs)),
-        "add": (L.add, (tape, xs, ys)),
-        "relu": (L.relu, (tape, xs)),
+        "vector_add": (L.vector_add, (tape, xs, ys)),
+        "vector_relu": (L.vector_relu, (tape, xs)),
         "attention": (L.attention, (tape, xs, [ys, list(xs)], [list(xs), ys], 1)),
         "cross_entropy": (L.cross_entropy, (tape, xs, 0)),
         "to_tape": (trees.to_tape, (tape, {"w": draw(floats), "b": [draw(floats)]})),

@@ -79,8 +79,8 @@ def test_a_block_is_its_members_pushed_one_by_one(case, data):
     """A block's nodes, and every gradient through them, are those of the unfolded nodes."""
     tape, block, member_values = case
     flat_nodes = [
-        (v, block.member_ids[k] + block.common_ids,
-         block.common_grads + block.member_grads[k], "blk")
+        (v, block.own_ids[k] + block.shared_ids,
+         block.own_grads + block.shared_grads[k], "blk")
         for k, v in enumerate(member_values)
     ]
     t_block, ids_block = T.push_block(tape, "blk", member_values, block)
