@@ -439,6 +439,8 @@ def _entry_at(tape: Tape, k: int) -> Entry:
 
 def _bad_id(tape: Tape, op: str, i: object) -> Exception:
     """The error for ``i`` where ``op`` wants a node id: it says what to write instead."""
+    if isinstance(i, bool):
+        return TypeError(f"{op}: {i!r} is a bool, not a node id")
     if isinstance(i, (list, tuple, range)):
         return TypeError(f"{op}: expected one node id, got {type(i).__name__} {i!r}; for one "
                          f"node per id, map over them: T.map_tape(tape, ids, T.{op})")
