@@ -16,8 +16,12 @@ the same additions in the same order, faster:
   3.10 the common ids' column sums in C where the order cannot differ; from 3.11 on a function
   compiled per block shape, one line ``adjoint[i] += l * g`` per input.
 
-``tests/test_backward.py`` checks ``backward_as_tuple`` against ``tape.backward_spec`` bit for
-bit on random tapes (Blocks, repeated and shared ids included) and on a real training tape.
+It reads a Block's members a run at a time: ``tape_storage.push_many`` stores members only as
+runs ``0, 1, ...`` that read nothing of their own run (any other member it stores unfolded), and
+the layers push only such runs (``push_trusted``). ``tests/test_backward.py`` checks
+``backward_as_tuple`` against ``tape.backward_spec`` bit for bit on random tapes built from
+everything the public API accepts (Blocks, repeated and shared ids, members alone, out of order
+or reading earlier members) and on a real training tape.
 
 >>> from functional_gpt import tape as T
 >>> tape, (x, y) = T.map_tape(T.new(), [3.0, 4.0], T.var)

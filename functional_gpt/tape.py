@@ -30,8 +30,9 @@ The whole truth, in five answers:
   adjoints (the persistent map from ids to gradients, ids being 0, 1, 2, ...). Training runs
   ``backward_as_tuple`` (``fast_backward.py``), the same fold as one loop over a local list;
   ``backward`` calls it too. ``tests/test_backward.py`` proves them equal bit for bit: a
-  hypothesis property over random tapes with Blocks and Runs that compares every gradient's
-  bits.
+  hypothesis property over random tapes built from everything the public API accepts (Blocks
+  and Runs in any order, members alone or reading earlier members, mixed batches) that
+  compares every gradient's bits.
 - **A layer** is primitives fused into fewer nodes (``layers.py``). ``layers.linear`` is one
   ``dot`` node per row of ``w``: forward ``y_k = w_k . x``; backward, the local gradients of
   row ``k`` are ``x``'s values for ``w_k`` and ``w_k``'s values for ``x``, so ``backward``

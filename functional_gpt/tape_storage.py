@@ -848,9 +848,9 @@ def push_block(
 ) -> tuple[Tape, Run]:
     """Return ``(tape + one node per value, their ids)``: the members of ``block``, stored once.
 
-    Member ``k`` has value ``values[k]`` (see ``Block``). As with
-    ``push_many``, the caller vouches for the ids and non-finite values are
-    refused; the shapes are checked.
+    Member ``k`` has value ``values[k]`` (see ``Block``). The shapes are
+    checked here, and everything else as ``push_many`` checks it (ids before
+    the block, finite numbers); the block is copied into tuples.
 
     >>> tape = leaves([1.0, 2.0, 3.0, 4.0])
     >>> blk = Block(((2, 3),), (1.0, 2.0), (0, 1), ((3.0, 4.0),))   # y = w . x
@@ -879,7 +879,8 @@ def block_nodes(op: str, values: Sequence[float], block: Block) -> tuple[Entry, 
     ``push_block`` pushes them on their own; a layer that pushes several
     blocks and nodes in one batch (``layers.attention``) builds them here.
     A member is stored as ``(value, block, k, op)`` (``k`` its index in the
-    block). The shapes are not checked here.
+    block). Nothing is checked here: ``push_many`` checks and copies them,
+    in any order and any selection (``push_trusted`` takes a layer's word).
 
     >>> tape = leaves([1.0, 2.0, 3.0, 4.0])
     >>> blk = Block(((2, 3),), (1.0, 2.0), (0, 1), ((3.0, 4.0),))   # y = w . x
