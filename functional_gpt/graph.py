@@ -30,11 +30,13 @@ import os
 import shutil
 import subprocess
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from . import tape as T
 from .tape import Tape
 
-__all__ = ["GraphvizError", "ancestors", "to_dot", "draw", "FORMATS"]
+__all__ = ["GraphvizError", "ancestors", "to_dot", "draw", "FORMATS", "OpRun", "op_runs",
+           "runs_to_dot", "draw_runs"]
 
 FORMATS = ("svg", "png")
 LEAF_STYLE = 'style=filled, fillcolor="#e8eef7"'  # leaves (inputs) are shaded, on the bottom row
@@ -127,6 +129,153 @@ def to_dot(
     return "\n".join([*lines, *edges, *bottom, "}"])
 
 
+class OpRun(NamedTuple):
+    """Consecutive nodes ``first..last`` of one op: one box of ``runs_to_dot``.
+
+    >>> OpRun("dot", 4, 7).size
+    4
+    """
+
+    op: str
+    first: int
+    last: int
+
+    @property
+    def size(self) -> int:
+        """How many nodes the run holds."""
+        return self.last - self.first + 1
+
+
+def op_runs(tape: Tape, start: int = 0) -> tuple[OpRun, ...]:
+    """Return the nodes from ``start`` on as runs: consecutive nodes of one op, none reading one.
+
+    A GPT's tape is long but regular: a linear layer is a run of ``dot``
+    nodes, an activation a run of ``relu`` nodes. A run ends where the op
+    changes or where a node reads a node of the run (the next layer begins).
+    Nodes before ``start`` (the parameters, say) are left out.
+
+    >>> tape, xs = T.map_tape(T.new(), [1.0, -2.0], T.var)
+    >>> tape, ys = T.map_tape(tape, xs, T.relu)
+    >>> tape, zs = T.map_tape(tape, ys, T.relu)
+    >>> [(run.op, run.first, run.size) for run in op_runs(tape)]
+    [('var', 0, 2), ('relu', 2, 2), ('relu', 4, 2)]
+    """
+    runs: list[OpRun] = []  # local transient, frozen into a tuple below
+    for i in range(start, len(tape)):
+        _, inputs, _, op = T.node(tape, i)
+        last = runs[-1] if runs else None
+        if last is not None and last.op == op and not any(j >= last.first for j in inputs):
+            runs[-1] = last._replace(last=i)
+        else:
+            runs.append(OpRun(op, i, i))
+    return tuple(runs)
+
+
+def runs_to_dot(
+    tape: Tape, start: int = 0, inputs: Sequence[tuple[str, int, int]] = (),
+    labels: Sequence[str] = (),
+) -> str:
+    """Return Graphviz DOT source drawing the tape from ``start`` on, one box per ``op_runs`` run.
+
+    A box says the op, how many nodes and their ids (and the matching entry of
+    ``labels``, if given); an edge says how many inputs one run reads from
+    another. Nodes before ``start`` are drawn as the shaded boxes ``inputs``,
+    ``(name, first, last)`` each, for example the model's weight matrices; a
+    node before ``start`` that none of them covers is one more box. This is
+    how the tape of a whole GPT position fits on a page.
+
+    >>> tape, xs = T.map_tape(T.new(), [1.0, -2.0], T.var)
+    >>> tape, ys = T.map_tape(tape, xs, T.relu)
+    >>> tape, s = T.sum(tape, ys)
+    >>> print(runs_to_dot(tape, 2, inputs=[("x", 0, 1)], labels=["relu of x", "their sum"]))
+    digraph runs {
+      rankdir=BT;
+      node [shape=record, fontname="Helvetica", fontsize=10];
+      edge [fontname="Helvetica", fontsize=9];
+      r0 [label="{relu ×2|#2-3|relu of x}"];
+      r1 [label="{sum|#4|their sum}"];
+      in0 [label="{x|#0-1}", style=filled, fillcolor="#e8eef7"];
+      in0 -> r0 [label="2"];
+      r0 -> r1 [label="2"];
+      {rank=min; in0}
+    }
+    """
+    runs = op_runs(tape, start)
+    groups = [(name, first, last) for name, first, last in inputs]  # local transient
+    owner: dict[int, str] = {}  # local transient: node id -> the box it is drawn in
+    for k, (_, first, last) in enumerate(groups):
+        owner.update(dict.fromkeys(range(first, last + 1), f"in{k}"))
+    for k, run in enumerate(runs):
+        owner.update(dict.fromkeys(range(run.first, run.last + 1), f"r{k}"))
+    edges: dict[tuple[str, str], int] = {}  # local transient: (from box, to box) -> inputs read
+    for k, run in enumerate(runs):
+        for i in range(run.first, run.last + 1):
+            for j in T.node(tape, i).inputs:
+                if j not in owner:  # an input no group covers: a box of its own
+                    owner[j] = f"in{len(groups)}"
+                    groups.append((f"node {j}", j, j))
+                key = (owner[j], f"r{k}")
+                edges[key] = edges.get(key, 0) + 1
+    lines = [
+        "digraph runs {",
+        "  rankdir=BT;",
+        '  node [shape=record, fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=9];',
+    ]
+    for k, run in enumerate(runs):
+        fields = [run.op + (f" ×{run.size}" if run.size > 1 else ""),
+                  f"#{run.first}" + (f"-{run.last}" if run.size > 1 else "")]
+        fields += [labels[k]] if k < len(labels) else []
+        lines.append(f'  r{k} [label="{{{"|".join(_quote(f) for f in fields)}}}"];')
+    for k, (name, first, last) in enumerate(groups):
+        ids = f"#{first}" + (f"-{last}" if last > first else "")
+        lines.append(f'  in{k} [label="{{{_quote(name)}|{ids}}}", {LEAF_STYLE}];')
+    lines += [f'  {a} -> {b} [label="{n}"];' for (a, b), n in edges.items()]
+    if groups:
+        lines.append(f"  {{rank=min; {' '.join(f'in{k}' for k in range(len(groups)))}}}")
+    return "\n".join([*lines, "}"])
+
+
+def _render(source: str, path: str | os.PathLike[str], who: str) -> str:
+    """Hand the DOT ``source`` to Graphviz's ``dot`` to write ``path`` (.svg or .png)."""
+    name = os.fspath(path)
+    fmt = os.path.splitext(name)[1].lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(f"{who}: {name}: the file name must end in .svg or .png")
+    program = shutil.which("dot")
+    if program is None:
+        raise GraphvizError(
+            f"{who}: Graphviz's dot program is not installed "
+            "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)"
+        )
+    try:
+        done = subprocess.run(
+            [program, f"-T{fmt}", "-o", name], input=source, capture_output=True, text=True,
+            timeout=120,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise GraphvizError(f"{who}: running dot failed: {e}") from None
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["no message"])[0]
+        raise GraphvizError(f"{who}: dot could not write {name}: {first}")
+    return name
+
+
+def draw_runs(
+    tape: Tape, path: str | os.PathLike[str], start: int = 0,
+    inputs: Sequence[tuple[str, int, int]] = (), labels: Sequence[str] = (),
+) -> str:
+    """Render ``runs_to_dot(tape, start, inputs, labels)`` to ``path`` (.svg or .png), as ``draw``.
+
+    >>> tape, x = T.var(T.new(), 1.0)
+    >>> draw_runs(tape, "runs.pdf")
+    Traceback (most recent call last):
+    ...
+    ValueError: draw_runs: runs.pdf: the file name must end in .svg or .png
+    """
+    return _render(runs_to_dot(tape, start, inputs, labels), path, "draw_runs")
+
+
 def draw(
     tape: Tape,
     path: str | os.PathLike[str],
@@ -145,25 +294,4 @@ def draw(
     ...
     ValueError: draw: tape.pdf: the file name must end in .svg or .png
     """
-    name = os.fspath(path)
-    fmt = os.path.splitext(name)[1].lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise ValueError(f"draw: {name}: the file name must end in .svg or .png")
-    source = to_dot(tape, root, grads)
-    program = shutil.which("dot")
-    if program is None:
-        raise GraphvizError(
-            "draw: Graphviz's dot program is not installed "
-            "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)"
-        )
-    try:
-        done = subprocess.run(
-            [program, f"-T{fmt}", "-o", name], input=source, capture_output=True, text=True,
-            timeout=120,
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise GraphvizError(f"draw: running dot failed: {e}") from None
-    if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["no message"])[0]
-        raise GraphvizError(f"draw: dot could not write {name}: {first}")
-    return name
+    return _render(to_dot(tape, root, grads), path, "draw")

@@ -79,7 +79,11 @@ def _attention(
     return state, tuple(out)
 
 
-FLOAT_OPS = Ops(_add, _rmsnorm, _linear, _relu, _attention)
+def _cross_entropy(state: None, logits: Sequence[float], target: int) -> tuple[None, float]:
+    return state, L.cross_entropy_value(L.softmax_values(logits), target, logits)
+
+
+FLOAT_OPS = Ops(_add, _rmsnorm, _linear, _relu, _attention, _cross_entropy)
 
 
 def weights(param_values: Sequence[float], config: Config) -> Weights:
@@ -153,5 +157,5 @@ def token_nlls(w: Weights, config: Config, tokens: Sequence[int]) -> tuple[float
     out = []  # local transient, frozen into a tuple below
     for pos in range(n):
         logits, cache = gpt(w, config, tokens[pos], pos, cache)
-        out.append(L.cross_entropy_value(L.softmax_values(logits), tokens[pos + 1], logits))
+        out.append(FLOAT_OPS.cross_entropy(None, logits, tokens[pos + 1])[1])
     return tuple(out)

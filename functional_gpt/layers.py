@@ -4,7 +4,9 @@ Each takes a tape first and returns ``(new_tape, ids)``. The float operations
 are the ones microgpt.py performs (sums are left folds from 0, ``x / y`` is
 ``x * y**-1``), so values match it; the fused layers put several of its scalar
 operations into one node whose local gradients are worked out by hand, and
-tests check each against its unfused composition of tape primitives.
+tests check each against its unfused composition of tape primitives. The
+plain twin of the whole set is ``plain_layers`` (``model.PLAIN_OPS``): the
+same layers in primitives only, the same values bit for bit.
 
 Every value a layer computes comes from a **float kernel** defined here
 (``dot_values``, ``scaled_dot_values``, ``attention_values``, ``rms_scale``,

@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple, TypeVar
 
 from . import layers as L
+from . import plain_layers as P
 from . import rng as R
 from . import tape as T
 from .tape import Tape
@@ -44,6 +45,7 @@ __all__ = [
     "empty_cache",
     "Ops",
     "TAPE_OPS",
+    "PLAIN_OPS",
     "forward",
     "gpt",
     "doc_loss",
@@ -216,12 +218,15 @@ def empty_cache(config: Config) -> Cache:
 
 
 class Ops(NamedTuple):
-    """The layer functions a forward pass is written in: ``TAPE_OPS`` here, ``infer.FLOAT_OPS``.
+    """The layer functions a forward pass is written in: ``TAPE_OPS``, ``PLAIN_OPS``, ``FLOAT_OPS``.
 
     Each takes a state first and returns ``(state, result)``: on the tape the
     state is the tape and vectors are tuples of node ids; on plain floats the
-    state is unused (None) and vectors are tuples of floats. ``forward`` is
-    written once against this record, so both forwards run the same code.
+    state is unused (None) and vectors are tuples of floats. ``forward`` and
+    ``doc_loss`` are written once against this record, so every reading of
+    the model runs the same code: ``TAPE_OPS`` (``layers``, fused nodes, what
+    training runs), ``PLAIN_OPS`` (``plain_layers``, nothing but the tape's
+    primitives, the one to read) and ``infer.FLOAT_OPS`` (no tape at all).
     """
 
     add: Callable[..., Any]  # (state, xs, ys) -> (state, xs + ys)
@@ -229,9 +234,11 @@ class Ops(NamedTuple):
     linear: Callable[..., Any]  # (state, x, rows) -> (state, rows @ x)
     relu: Callable[..., Any]  # (state, xs) -> (state, max(0, xs))
     attention: Callable[..., Any]  # (state, q, keys, vals, n_head) -> (state, heads' outputs)
+    cross_entropy: Callable[..., Any]  # (state, logits, target) -> (state, -log p(target))
 
 
-TAPE_OPS = Ops(L.vector_add, L.rmsnorm, L.linear, L.vector_relu, L.attention)
+TAPE_OPS = Ops(L.vector_add, L.rmsnorm, L.linear, L.vector_relu, L.attention, L.cross_entropy)
+PLAIN_OPS = Ops(P.vector_add, P.rmsnorm, P.linear, P.vector_relu, P.attention, P.cross_entropy)
 
 
 def _transformer_block(
@@ -307,18 +314,23 @@ def gpt(
 
 
 def doc_loss(
-    tape: Tape, params: Params, config: Config, tokens: Sequence[int]
+    tape: Tape, params: Params, config: Config, tokens: Sequence[int], ops: Ops = TAPE_OPS
 ) -> tuple[Tape, int]:
     """Return ``(tape, loss)``: mean cross-entropy of predicting each next token of ``tokens``.
 
-    Uses the first ``n = min(block_size, len(tokens) - 1)`` positions.
+    Uses the first ``n = min(block_size, len(tokens) - 1)`` positions. The
+    layers are ``ops``: ``TAPE_OPS`` (fused, for training) by default, or
+    ``PLAIN_OPS`` (tape primitives only), which gives the same loss, bit for bit.
 
     >>> from functional_gpt import rng as R
     >>> config = Config(vocab_size=3, n_embd=4, n_head=2, block_size=2)
     >>> _, tape = init(R.seed(0), config)
-    >>> tape, loss = doc_loss(tape, layout(config), config, [2, 0, 1, 2])
-    >>> 0 < T.data(tape, loss) < 3
+    >>> fused, loss = doc_loss(tape, layout(config), config, [2, 0, 1, 2])
+    >>> 0 < T.data(fused, loss) < 3
     True
+    >>> plain, plain_loss = doc_loss(tape, layout(config), config, [2, 0, 1, 2], PLAIN_OPS)
+    >>> T.data(plain, plain_loss) == T.data(fused, loss), len(plain) > len(fused)
+    (True, True)
     """
     n = min(config.block_size, len(tokens) - 1)
     if n < 1:
@@ -326,8 +338,8 @@ def doc_loss(
     cache = empty_cache(config)
     losses = []  # local transient
     for pos in range(n):
-        tape, (logits, cache) = gpt(tape, params, config, tokens[pos], pos, cache)
-        tape, loss = L.cross_entropy(tape, logits, tokens[pos + 1])
+        tape, (logits, cache) = forward(ops, tape, params, config, tokens[pos], pos, cache)
+        tape, loss = ops.cross_entropy(tape, logits, tokens[pos + 1])
         losses.append(loss)
     tape, total = T.sum(tape, losses)
     return T.scale(tape, total, 1 / n)

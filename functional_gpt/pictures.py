@@ -28,9 +28,10 @@ from __future__ import annotations
 import math
 import os
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from .inside import Embeddings, Projection, Reading
+from .model import Config
 from .plot import new_figure, output_format, save_figure
 
 __all__ = [
@@ -43,6 +44,9 @@ __all__ = [
     "OTHER_COLOUR",
     "draw_attention",
     "draw_embeddings",
+    "LayerStep",
+    "layer_steps",
+    "draw_layers",
 ]
 
 COLORMAP = "viridis"  # 0 dark purple .. 1 yellow
@@ -131,7 +135,7 @@ def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
             if head == 0:
                 ax.set_ylabel("query: the token read", fontsize=9)
             if layer == n_layer - 1:
-                ax.set_xlabel("key: an earlier token", fontsize=9)
+                ax.set_xlabel("key: up to the query itself", fontsize=9)
     fig.colorbar(image, ax=fig.axes, fraction=0.025, pad=0.01, shrink=0.9,
                  label="attention weight")
     ax = fig.add_subplot(grid[n_layer, :])
@@ -140,6 +144,10 @@ def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
     for pos, target in enumerate(reading.targets):
         ax.add_patch(Rectangle((target - 0.5, pos - 0.5), 1.0, 1.0, fill=False,
                                edgecolor=TARGET, linewidth=2.0))
+        p = reading.probs[pos][target]  # the number behind the box, as its two digits
+        ax.text(target, pos, f"{p:.2f}".lstrip("0") if p < 1.0 else "1", ha="center",
+                va="center", fontsize=_tick_size(vocab, width - 2.5) - 1.5,
+                color="black" if p > 0.3 else "white")
     _label_ticks(ax, "x", reading.vocabulary, _tick_size(vocab, width - 2.5), bos)
     _label_ticks(ax, "y", reading.labels, _tick_size(n, probs_in - 0.9), bos)
     ax.tick_params(length=0, pad=1.5)
@@ -260,4 +268,126 @@ def draw_embeddings(embeddings: Embeddings, path: str | os.PathLike[str]) -> str
              joined=True)
     fig.suptitle("embeddings projected on their first two principal components", fontsize=12)
     fig.tight_layout()
+    return save_figure(fig, path)
+
+
+class LayerStep(NamedTuple):
+    """One box of the layer diagram: what the model does at that step, for ``draw_layers``.
+
+    ``kind`` picks the colour (``io``, ``norm``, ``linear``, ``attention``,
+    ``cache``, ``add``, ``relu``); an ``add`` step also reads the output of
+    step ``residual`` (the input it adds back).
+
+    >>> LayerStep("+ residual", "add the block's input back", "add", 2).residual
+    2
+    """
+
+    name: str
+    detail: str
+    kind: str
+    residual: int | None = None
+
+
+def layer_steps(config: Config) -> tuple[LayerStep, ...]:
+    """Return the steps of ``model.forward`` at one position, in order: the layer diagram as data.
+
+    >>> from functional_gpt.model import Config
+    >>> steps = layer_steps(Config(vocab_size=27))
+    >>> [s.name for s in steps[:4]]
+    ['token t at position p', 'embed', 'rmsnorm', 'rmsnorm']
+    >>> [(s.name, s.residual) for s in steps if s.kind == "add"]
+    [('+ residual', 2), ('+ residual', 8)]
+    >>> steps[-1].detail
+    'softmax: 27 probabilities of the next token (training: -log p of the true one)'
+    """
+    e, h, d, v = config.n_embd, config.n_head, config.head_dim, config.vocab_size
+    steps = [  # local transient, frozen into a tuple below
+        LayerStep("token t at position p", f"t in 0..{v - 1}, p in 0..{config.block_size - 1}",
+                  "io"),
+        LayerStep("embed", f"wte[t] + wpe[p]: {e} numbers", "linear"),
+        LayerStep("rmsnorm", "x / rms(x): every vector at about the same size", "norm"),
+    ]
+    for layer in range(config.n_layer):
+        block_input = len(steps) - 1
+        steps += [
+            LayerStep("rmsnorm", f"layer {layer}: attention", "norm"),
+            LayerStep("q, k, v", f"attn_wq, attn_wk, attn_wv: three linears {e} -> {e}",
+                      "linear"),
+            LayerStep("KV cache", "append k and v: keys and values of positions 0..p", "cache"),
+            LayerStep("attention", f"{h} heads of {d}: softmax(q . k / sqrt({d})) over "
+                      "positions 0..p (p itself too) weighs their values", "attention"),
+            LayerStep("attn_wo", f"mix the heads: linear {e} -> {e}", "linear"),
+            LayerStep("+ residual", "add the block's input back", "add", block_input),
+        ]
+        mlp_input = len(steps) - 1
+        steps += [
+            LayerStep("rmsnorm", f"layer {layer}: MLP", "norm"),
+            LayerStep("mlp_fc1", f"linear {e} -> {4 * e}", "linear"),
+            LayerStep("relu", "max(0, x)", "relu"),
+            LayerStep("mlp_fc2", f"linear {4 * e} -> {e}", "linear"),
+            LayerStep("+ residual", "add the MLP's input back", "add", mlp_input),
+        ]
+    steps += [
+        LayerStep("lm_head", f"linear {e} -> {v}: one logit per token", "linear"),
+        LayerStep("next token", f"softmax: {v} probabilities of the next token "
+                  "(training: -log p of the true one)", "io"),
+    ]
+    return tuple(steps)
+
+
+_KIND_COLOURS = {"io": "#eeeeee", "norm": "#dbe9f6", "linear": "#fde9c9", "attention": "#f7c6c6",
+                 "cache": "#e2f0d9", "add": "#ffffff", "relu": "#e8e0f3"}
+
+
+def draw_layers(config: Config, path: str | os.PathLike[str]) -> str:
+    """Draw the layer diagram of ``config``'s model at one position (``layer_steps``) into ``path``.
+
+    One box per step, read from top to bottom; the curved arrows on the left
+    are the residual connections (a block's input added back to its output),
+    the green box on the right the KV cache, the keys and values of the
+    earlier positions, which attention reads. Returns the path; PlotError
+    without matplotlib or for a path not ending in .png or .svg.
+
+    >>> import os, tempfile
+    >>> from functional_gpt.model import Config
+    >>> path = os.path.join(tempfile.mkdtemp(), "layers.png")
+    >>> draw_layers(Config(vocab_size=27), path) == path, open(path, "rb").read(4)
+    (True, b'\\x89PNG')
+    """
+    output_format(path)
+    steps = layer_steps(config)
+    main = [s for s in steps if s.kind != "cache"]
+    row = {id(s): i for i, s in enumerate(main)}  # a step's row in the column of boxes
+    fig = new_figure(figsize=(9.0, 0.46 * len(main) + 0.8), dpi=100)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_xlim(0.0, 14.0)
+    ax.set_ylim(len(main) - 0.4, -1.2)
+    ax.axis("off")
+    centre, detail_x = 4.4, 6.0
+    box = {"boxstyle": "round,pad=0.3", "linewidth": 0.8, "edgecolor": "#555555"}
+    arrow = {"arrowstyle": "-|>", "color": "#555555", "lw": 0.8}
+    for i, step in enumerate(main):
+        ax.text(centre, i, step.name, ha="center", va="center", fontsize=10, fontweight="bold",
+                bbox={**box, "facecolor": _KIND_COLOURS[step.kind]})
+        ax.text(detail_x, i, step.detail, ha="left", va="center", fontsize=8, color="#333333")
+        if i:
+            ax.annotate("", (centre, i - 0.3), (centre, i - 0.7), arrowprops=arrow)
+        if step.residual is not None:  # from the arrow below the step it reads, round the left
+            start, x = row[id(steps[step.residual])] + 0.5, 3.0 - 0.3 * (i % 2)
+            ax.plot([centre, x, x], [start, start, i], color="#1f4e9c", lw=1.2)
+            ax.annotate("", (centre - 0.75, i), (x, i),
+                        arrowprops={**arrow, "color": "#1f4e9c", "lw": 1.2})
+    for step in (s for s in steps if s.kind == "cache"):
+        attention = row[id(steps[steps.index(step) + 1])]
+        ax.text(1.0, attention - 0.5, "KV cache:\nkeys, values\nof positions\n0..p",
+                ha="center", va="center", fontsize=8,
+                bbox={**box, "facecolor": _KIND_COLOURS["cache"]})
+        green = {**arrow, "color": "#2e7d32", "lw": 1.0}
+        ax.annotate("", (1.9, attention - 0.85), (centre - 0.6, attention - 1),
+                    arrowprops={**green, "linestyle": "dashed"})
+        ax.annotate("", (centre - 0.8, attention), (1.9, attention - 0.2), arrowprops=green)
+    ax.text(7.0, -0.85, f"the GPT at one position: vocabulary {config.vocab_size}, "
+            f"{config.n_embd} numbers per vector, {config.n_head} heads, {config.n_layer} "
+            f"layer{'s' if config.n_layer > 1 else ''}   (blue: residual connections)",
+            ha="center", va="center", fontsize=10)
     return save_figure(fig, path)

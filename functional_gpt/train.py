@@ -22,7 +22,7 @@ from . import model
 from . import rng as R
 from . import tape as T
 from . import tokenizer as tk
-from .model import Config
+from .model import TAPE_OPS, Config, Ops
 from .optim import Adam, AdamState, adam_init, adam_step, linear_decay
 from .tape import Tape
 
@@ -120,8 +120,12 @@ def param_values(state: TrainState) -> tuple[float, ...]:
     return T.parameter_values(state.tape, len(state.tape))  # a state's tape holds only them
 
 
-def loss_and_grads(state: TrainState, tokens: Sequence[int]) -> tuple[float, tuple[float, ...]]:
+def loss_and_grads(
+    state: TrainState, tokens: Sequence[int], ops: Ops = TAPE_OPS
+) -> tuple[float, tuple[float, ...]]:
     """Return the loss on one document and its gradient for every parameter.
+
+    ``ops`` are the layers (``model.Ops``): the fused ``TAPE_OPS`` unless told.
 
     >>> from functional_gpt import rng as R
     >>> _, state = init_state(R.seed(0), Config(vocab_size=3, n_embd=4, n_head=2, block_size=4))
@@ -129,15 +133,19 @@ def loss_and_grads(state: TrainState, tokens: Sequence[int]) -> tuple[float, tup
     >>> len(grads) == len(state.tape)
     True
     """
-    tape, loss = model.doc_loss(state.tape, model.layout(state.config), state.config, tokens)
+    tape, loss = model.doc_loss(state.tape, model.layout(state.config), state.config, tokens, ops)
     grads = T.backward_as_tuple(tape, loss)
     return T.data(tape, loss), grads[: len(state.tape)]
 
 
 def train_step(
-    state: TrainState, tokens: Sequence[int], lr: float, hyper: Adam = DEFAULT_ADAM
+    state: TrainState, tokens: Sequence[int], lr: float, hyper: Adam = DEFAULT_ADAM,
+    ops: Ops = TAPE_OPS,
 ) -> tuple[TrainState, float]:
     """Return ``(next state, loss)`` after one Adam step on one document at rate ``lr``.
+
+    ``ops`` are the layers the model runs in (``model.Ops``; the fused ``TAPE_OPS`` unless
+    told): a variant of the model, such as one whose attention is cut off, trains the same way.
 
     >>> from functional_gpt import rng as R
     >>> _, s0 = init_state(R.seed(0), Config(vocab_size=3, n_embd=4, n_head=2, block_size=4))
@@ -146,7 +154,7 @@ def train_step(
     >>> loss2 < loss1
     True
     """
-    loss, grads = loss_and_grads(state, tokens)
+    loss, grads = loss_and_grads(state, tokens, ops)
     params, adam = adam_step(hyper, state.adam, param_values(state), grads, lr)
     return state._replace(tape=T.update(state.tape, params), adam=adam), loss
 
@@ -191,7 +199,8 @@ def split_holdout(
 
 
 def training(
-    state: TrainState, docs: Sequence[Sequence[int]], steps: int, hyper: Adam = DEFAULT_ADAM
+    state: TrainState, docs: Sequence[Sequence[int]], steps: int, hyper: Adam = DEFAULT_ADAM,
+    ops: Ops = TAPE_OPS,
 ) -> Iterator[StepEvent]:
     """Return the lazy stream of ``StepEvent`` from ``state.adam.step`` up to ``steps``.
 
@@ -200,7 +209,7 @@ def training(
     ``s`` resumes where it stopped. The stream is a fold (``toolz.accumulate``)
     of ``train_step`` over the step numbers. A step whose loss or parameters
     would not be finite ends the stream with ``Diverged``, carrying the last
-    good state.
+    good state. ``ops`` are the model's layers, as for ``train_step``.
 
     >>> from functional_gpt import rng as R
     >>> _, s0 = init_state(R.seed(0), Config(vocab_size=3, n_embd=4, n_head=2, block_size=4))
@@ -215,7 +224,7 @@ def training(
     def step(event: StepEvent, s: int) -> StepEvent:
         lr = linear_decay(hyper.lr, s, steps)
         try:
-            new_state, loss = train_step(event.state, docs[s % len(docs)], lr, hyper)
+            new_state, loss = train_step(event.state, docs[s % len(docs)], lr, hyper, ops)
         except T.NonFiniteError as e:
             raise Diverged(s + 1, str(e), event.state) from None
         return StepEvent(s + 1, loss, lr, new_state)

@@ -22,9 +22,11 @@ pytest.importorskip("ipykernel", reason="ipykernel (the test extra) is absent")
 pytest.importorskip("matplotlib", reason="matplotlib (the plot extra) is absent")
 
 # The steps of the tour, in the order the issue asks for them, as its headings name them.
-STEPS = ["a tape and its table", "one neuron and its graph", "check_grads",
-         "the tape of one position", "training a small model", "attention maps and embeddings",
-         "sampling, with the choice behind each letter"]
+STEPS = ["a tape and its table", "backward, node by node", "what an immutable tape buys",
+         "one neuron and its graph", "check_grads", "the tape of one position",
+         "training a small model", "what each part of the model buys",
+         "attention maps and embeddings", "sampling, with the choice behind each letter",
+         "exercises, with checked answers"]
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +61,13 @@ def test_the_tour_runs_and_shows_its_pictures(executed) -> None:
     outs = outputs(executed)
     assert not [o for o in outs if o.output_type == "error"]
     pictures = [o for o in outs if "image/png" in o.get("data", {})]
-    assert len(pictures) == 3  # the loss curve, the attention maps, the embeddings
+    text = "".join(o.get("text", "") for o in outs)
+    # the layer diagram, the loss curve, the attention maps, the embeddings; and the runs of one
+    # position, drawn by Graphviz or printed as DOT text where it is not installed
+    position_drawn = "digraph runs {" not in text
+    assert len(pictures) == 4 + position_drawn
     assert all(len(o["data"]["image/png"]) > 20_000 for o in pictures)  # base64 of real PNGs
     graph = [o for o in outs if "image/svg+xml" in o.get("data", {})]
-    text = "".join(o.get("text", "") for o in outs)
     assert len(graph) == 1 or "digraph tape {" in text  # the neuron drawn, or its DOT text
     assert "<table" in "".join(o.get("data", {}).get("text/html", "") for o in outs)
 
@@ -70,6 +75,17 @@ def test_the_tour_runs_and_shows_its_pictures(executed) -> None:
 def test_the_tours_printed_numbers_say_what_its_text_says(executed) -> None:
     text = "".join(o.get("text", "") for o in outputs(executed))
     assert "dz/dx = 5.0   dz/dy = 3.0" in text
+    assert "after node 2 (mul): [5.0, 3.0, 1.0, 1.0]" in text  # the fold, node by node
+    assert "tape unchanged: True" in text
+    assert "the same logits, bit for bit: True" in text  # the plain GPT and the fused one
+    assert "step 11 again from step 10: the same loss True and parameters True" in text
+    found = dict(re.findall(r"^(uniform guess|bigram counts|GPT without attention|GPT \(400 "
+                            r"steps\)) +([\d.]+)$", text, re.MULTILINE))
+    assert len(found) == 4, found
+    uniform, bigram = float(found["uniform guess"]), float(found["bigram counts"])
+    no_attention, full = float(found["GPT without attention"]), float(found["GPT (400 steps)"])
+    assert full < no_attention < uniform and full < bigram < uniform - 0.5
+    assert "the same as evaluate.evaluate, to rounding: True" in text
     assert "GradCheck(ok=True" in text and "GradCheck(ok=False" in text and "<- differs" in text
     assert "one position adds 93 nodes" in text
     first, last = map(float, re.search(r"loss: step 1 ([\d.]+), step 400 ([\d.]+)", text).groups())
