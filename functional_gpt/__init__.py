@@ -10,7 +10,10 @@ model computes, as numbers), the pictures of ``graph`` (tapes), ``plot``
 (training) and ``pictures`` (a trained model), and the shell's
 ``datasets``, ``checkpoint`` and ``cli``. ``functional_gpt.testing`` (property
 tests for your own tape functions) needs hypothesis and is imported on its own.
-Each module is imported when first used (``fg.model`` below), not all at once.
+Each module is imported when first used (``fg.model`` below), not all at once:
+so the command line (``__main__``) installs its signal handlers before the
+tenth of a second its imports take, and a Ctrl-C then is one line, not a
+traceback.
 
 >>> import functional_gpt as fg
 >>> tape, x = fg.tape.var(fg.tape.new(), 2.0)

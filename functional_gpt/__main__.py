@@ -1,8 +1,41 @@
-"""``python -m functional_gpt``: the command line (see ``functional_gpt.cli``)."""
+"""``python -m functional_gpt`` and ``functional-gpt``: the command line (``functional_gpt.cli``).
 
-from .cli import main
+The stop signals are caught first, before the tenth of a second that
+importing the command line takes: a Ctrl-C, SIGTERM or SIGHUP that comes
+while the program loads ends it with one line and its usual status (130,
+143, 129), not a ``KeyboardInterrupt`` traceback or a silent kill. Only
+``shell`` (the standard library and nothing else) is imported before.
+"""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import signal
+import sys
+
+from .shell import STOP_SIGNALS, Stopped, StopSignals, say, signal_status, stop_words
+
+__all__ = ["main"]
+
+
+def main() -> int:
+    """Run the command line on ``sys.argv``, the stop signals caught from its first moment.
+
+    Returns the exit status. Once the command is over, a late stop signal
+    (a terminal that hangs up sends more than one) changes nothing.
+    """
+    stops = StopSignals()
+    try:
+        with stops.installed():
+            from .cli import main as command_line  # the heavy imports, under the handlers
+
+            status = command_line()
+    except Stopped as e:
+        say(f"functional-gpt: {stop_words(e.signum)}")
+        status = signal_status(e.signum)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)  # the work is done; only Python's exit is left
+    return status
+
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

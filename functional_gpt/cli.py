@@ -42,10 +42,11 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
-from typing import NamedTuple, NoReturn, TextIO, cast
+from typing import Any, NamedTuple, NoReturn, TextIO, cast
 
 from . import __version__, checkpoint, datasets, inside, limits, pictures, plot
 from . import rng as R
@@ -63,7 +64,8 @@ from .shell import (
     Stopped,
     StopSignals,
     check_output_paths,
-    one_line,
+    discard,
+    say,
     signal_status,
     stop_words,
 )
@@ -103,14 +105,7 @@ class _Fail(Exception):
     """A problem with data, files or checkpoints: exit status 1 with a one-line message."""
 
 
-def _say(line: str) -> None:
-    """Write one line on standard error; an error that cannot be shown is not another error."""
-    try:
-        if sys.stderr is not None:
-            sys.stderr.write(one_line(line) + "\n")
-            sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+_say = say  # one line on standard error, never an error itself
 
 
 def _error(message: str) -> None:
@@ -123,6 +118,32 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         _error(f"{message} (see {self.prog} --help)")
         sys.exit(2)
+
+
+def _file_argument(
+    role: str, parser: argparse.ArgumentParser, *names: str, shown_as: str | None = None,
+    **options: Any,
+) -> None:
+    """Add an argument naming files the command ``role`` ("reads" or "writes"), and record it.
+
+    The parser's ``reads`` and ``writes`` defaults list ``(dest, name)`` for
+    each such argument (its name as messages give it: its first flag, such as
+    ``--save`` or ``-o``, or ``shown_as``), so that ``_guard_files`` checks
+    every command's outputs the same way, whatever the command.
+    """
+    action = parser.add_argument(*names, **options)
+    name = shown_as or names[0]
+    parser.set_defaults(**{role: (*(parser.get_default(role) or ()), (action.dest, name))})
+
+
+def _reads(parser: argparse.ArgumentParser, *names: str, **options: Any) -> None:
+    """Add an argument naming a file (or files) the command reads."""
+    _file_argument("reads", parser, *names, **options)
+
+
+def _writes(parser: argparse.ArgumentParser, *names: str, **options: Any) -> None:
+    """Add an argument naming a file the command writes: it may not be one the command reads."""
+    _file_argument("writes", parser, *names, **options)
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -147,14 +168,15 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "after the last good step of a diverging run, and every --save-every steps. "
         "--resume continues a saved run exactly where it stopped.",
     )
-    train.add_argument(
-        "--resume", metavar="CKPT",
+    train.set_defaults(may_replace={"--save": "--resume"})  # a resumed run saves over it
+    _reads(
+        train, "--resume", metavar="CKPT",
         help="continue the run saved in CKPT: its model, data, seed, schedule and optimizer "
         "state; the losses are exactly those of the run left alone. --steps may extend it, "
         "but then the learning rate decays over the new total, unlike a run planned that long",
     )
-    train.add_argument(
-        "--data", metavar="PATH|URL",
+    _reads(
+        train, "--data", metavar="PATH|URL",
         help="text file or http(s) URL, one document per line (default: the bundled names; "
         "a URL is downloaded once and cached)",
     )
@@ -178,13 +200,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
                        help="names to sample after training; 0 for none (default 20)")
     train.add_argument("--temperature", type=float, default=0.5, metavar="T",
                        help="sampling temperature, above 0 (default 0.5)")
-    train.add_argument("--save", metavar="PATH",
-                       help="save a checkpoint (JSON) here after training, on Ctrl-C, SIGTERM "
+    _writes(train, "--save", metavar="PATH",
+            help="save a checkpoint (JSON) here after training, on Ctrl-C, SIGTERM "
                        "or SIGHUP; a symlink is written through to its target")
     train.add_argument("--save-every", type=int, metavar="N",
                        help="also save the checkpoint every N steps (needs --save)")
-    train.add_argument("--log-json", metavar="PATH",
-                       help="write one JSON object per step: step, loss, lr, ms "
+    _writes(train, "--log-json", metavar="PATH",
+            help="write one JSON object per step: step, loss, lr, ms "
                        "(with --resume, appended)")
     train.add_argument("--quiet", action="store_true",
                        help="print only the sampled names, one per line")
@@ -195,7 +217,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "the sampling continues the saved random state, so (at the same --temperature) the "
         "first names are the ones training printed.",
     )
-    sample.add_argument("--load", metavar="PATH", required=True, help="checkpoint to load")
+    _reads(sample, "--load", metavar="PATH", required=True, help="checkpoint to load")
     sample.add_argument("--samples", type=int, default=20, metavar="K",
                         help="names to sample (default 20)")
     sample.add_argument("--temperature", type=float, default=0.5, metavar="T",
@@ -216,9 +238,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         description="Report a checkpoint's mean loss per predicted token (nats) and perplexity "
         "on documents, each truncated to the block size as in training and including its end.",
     )
-    evaluating.add_argument("--load", metavar="CKPT", required=True, help="checkpoint to load")
-    evaluating.add_argument(
-        "--data", metavar="PATH|URL",
+    _reads(evaluating, "--load", metavar="CKPT", required=True, help="checkpoint to load")
+    _reads(
+        evaluating, "--data", metavar="PATH|URL",
         help="documents to evaluate on (default: the checkpoint's own training documents)",
     )
     evaluating.add_argument("--json", action="store_true",
@@ -230,7 +252,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "followed by its end, the number of predicted tokens and the nats per token. '-' "
         "reads texts from standard input, one per line.",
     )
-    scoring.add_argument("--load", metavar="CKPT", required=True, help="checkpoint to load")
+    _reads(scoring, "--load", metavar="CKPT", required=True, help="checkpoint to load")
     scoring.add_argument("--json", action="store_true",
                          help='print one JSON object per text: {"text", "logprob", "tokens", '
                          '"nats_per_token"}')
@@ -242,12 +264,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "'train --log-json', one line per file with its name in the legend, plus a moving "
         "average. Needs matplotlib: pip install 'functional_gpt[plot]'.",
     )
-    plotting.add_argument("logs", nargs="+", metavar="LOG.jsonl", help="--log-json files to draw")
-    plotting.add_argument("-o", "--output", required=True, metavar="PATH",
-                      help="picture to write: a .png or .svg file")
+    _reads(plotting, "logs", nargs="+", metavar="LOG.jsonl", shown_as="log",
+           help="--log-json files to draw")
+    _writes(plotting, "-o", "--output", required=True, metavar="PATH",
+            help="picture to write: a .png or .svg file")
     plotting.add_argument("--window", type=int, metavar="N",
-                      help="steps in the moving average (default: a tenth of the longest log, "
-                      "at most 50)")
+                          help="steps in the moving average (default: a tenth of the longest "
+                          "log, at most 50)")
     return top, {"train": train, "sample": sample, "eval": evaluating, "score": scoring,
                  "plot": plotting, **_inside_parsers(sub)}
 
@@ -264,12 +287,12 @@ def _inside_parsers(sub: argparse._SubParsersAction) -> dict[str, argparse.Argum
         "matplotlib: "
         "pip install 'functional_gpt[plot]'.",
     )
-    attention.add_argument("--load", metavar="CKPT", required=True, help="checkpoint to load")
+    _reads(attention, "--load", metavar="CKPT", required=True, help="checkpoint to load")
     attention.add_argument("text", metavar="TEXT",
                            help="the text to read: characters of the vocabulary, and with its "
                            "end at most the block size")
-    attention.add_argument("-o", "--output", required=True, metavar="PATH",
-                           help="picture to write: a .png or .svg file")
+    _writes(attention, "-o", "--output", required=True, metavar="PATH",
+            help="picture to write: a .png or .svg file")
     embeddings = sub.add_parser(
         "embeddings",
         help="draw a saved model's token and position embeddings",
@@ -277,9 +300,9 @@ def _inside_parsers(sub: argparse._SubParsersAction) -> dict[str, argparse.Argum
         "components, each point labelled with its character, and the position embeddings "
         "(wpe) in a second panel. Needs matplotlib: pip install 'functional_gpt[plot]'.",
     )
-    embeddings.add_argument("--load", metavar="CKPT", required=True, help="checkpoint to load")
-    embeddings.add_argument("-o", "--output", required=True, metavar="PATH",
-                            help="picture to write: a .png or .svg file")
+    _reads(embeddings, "--load", metavar="CKPT", required=True, help="checkpoint to load")
+    _writes(embeddings, "-o", "--output", required=True, metavar="PATH",
+            help="picture to write: a .png or .svg file")
     return {"attention": attention, "embeddings": embeddings}
 
 
@@ -388,12 +411,15 @@ class _Outcome(NamedTuple):
 
     ``signum`` is the first stop signal, ``diverged`` a divergence and
     ``gone`` an output (standard output or the log) that could not be written.
+    ``unfinished`` is what still ends the terminal's live line (its last
+    state and a newline): written only after the save (``_end_live_line``).
     """
 
     last: StepEvent | None
     signum: int | None = None
     diverged: Diverged | None = None
     gone: OutputGone | None = None
+    unfinished: str = ""
 
 
 def _steps(
@@ -406,19 +432,20 @@ def _steps(
     ``mode`` is "lines" (one line per step), "live" (one line redrawn on a
     terminal, at most ten times a second) or "quiet" (nothing shown). Only the
     computation of a step can be interrupted by a stop signal; one that comes
-    while a step is logged, shown or saved ends the loop after it.
+    while a step is logged, shown or saved ends the loop after it. Once a stop
+    has been asked for or an output has failed, nothing more is shown: the
+    caller saves first, and only then ends the live line (``_end_live_line``),
+    so that a terminal that hung up (where every write fails or blocks) cannot
+    stand between the run and its save.
     """
     last: StepEvent | None = None
     start = previous = drawn = time.perf_counter()
     width = 0
     gone: OutputGone | None = None
+    diverged: Diverged | None = None
 
-    def draw(event: StepEvent, now: float) -> None:
-        nonlocal width, drawn
-        line = live_line(event.step, steps, event.loss, now - start)
-        out.write("\r" + line.ljust(width))
-        out.flush()
-        width, drawn = len(line), now
+    def live(event: StepEvent, now: float) -> str:
+        return live_line(event.step, steps, event.loss, now - start)
 
     with stops.deferred():
         try:
@@ -429,33 +456,44 @@ def _steps(
                     break
                 now = time.perf_counter()
                 last = event
-                if log is not None:
+                if log is not None:  # a file, written even after a stop: it logs what is saved
                     ms = round((now - previous) * 1000, 3)
                     log.write(json.dumps({"step": event.step, "loss": event.loss,
                                           "lr": event.lr, "ms": ms}) + "\n")
                 previous = now
-                if mode == "lines":
+                if stops.first is not None:
+                    pass  # asked to stop: show nothing more before the save
+                elif mode == "lines":
                     print(step_line(event.step, steps, event.loss), file=out)
                 elif mode == "live" and (now - drawn >= 0.1 or event.step in (1, steps)):
-                    draw(event, now)
+                    line = live(event, now)
+                    out.write("\r" + line.ljust(width))  # over the last drawing, all of it
+                    out.flush()
+                    width, drawn = len(line), now
                 if save_every and save is not None and event.step % save_every == 0:
                     save(event.state)
-            if mode == "live" and last is not None and stops.first is not None:
-                draw(last, time.perf_counter())
         except Stopped:
-            if mode == "live" and last is not None:
-                draw(last, time.perf_counter())
+            pass  # the step under way is dropped; ``last`` is the last completed one
         except Diverged as e:
-            return _Outcome(last, stops.first, diverged=e)
+            diverged = e
         except OutputGone as e:
             gone = e
-        finally:
-            if mode == "live" and width and gone is None:
-                try:
-                    out.write("\n")
-                except OutputGone as e:
-                    gone = e
-    return _Outcome(last, stops.first, gone=gone)
+    unfinished = ""
+    if mode == "live" and last is not None and gone is None:
+        unfinished = "\r" + live(last, time.perf_counter()).ljust(width) + "\n"
+    return _Outcome(last, stops.first, diverged, gone, unfinished)
+
+
+def _end_live_line(out: TextIO, outcome: _Outcome) -> _Outcome:
+    """After the save: end the terminal's live line; an output that fails now joins the outcome."""
+    if not outcome.unfinished:
+        return outcome
+    try:
+        out.write(outcome.unfinished)
+        out.flush()
+    except OutputGone as e:
+        return outcome._replace(gone=e, unfinished="")
+    return outcome._replace(unfinished="")
 
 
 def _trim_log(path: str, done: int) -> int:
@@ -562,15 +600,19 @@ def _evaluation_line(label: str, result: Evaluation) -> str:
             f"perplexity {result.perplexity:.3f}")
 
 
-def _discard_stdout() -> None:
-    """Point standard output at /dev/null, so that Python's last flush at exit cannot fail."""
+def _discard(gone: OutputGone) -> None:
+    """After standard output failed: discard it, so that Python's last flush cannot fail."""
+    if gone.name == "standard output":
+        discard(sys.stdout)
+
+
+def _settle(out: TextIO) -> None:
+    """After a stop signal: flush standard output, or discard it where it cannot take the text
+    (a terminal that hung up), so that Python's last flush at exit cannot fail."""
     try:
-        if sys.stdout is not None:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-    except (OSError, ValueError):
-        pass  # not a real file (a test's capture): nothing to flush at exit
+        out.flush()
+    except OutputGone:
+        discard(sys.stdout)
 
 
 def _output_gone(gone: OutputGone, detail: str = "") -> int:
@@ -580,31 +622,11 @@ def _output_gone(gone: OutputGone, detail: str = "") -> int:
     status 141, as a Unix tool killed by SIGPIPE does. Anything else (a full
     disk, a closed descriptor) is one error line and status 1.
     """
-    if gone.name == "standard output":
-        _discard_stdout()
+    _discard(gone)
     if gone.broken_pipe and gone.name == "standard output":
         return BROKEN_PIPE_STATUS
     _error(f"{gone}{detail}")
     return 1
-
-
-def _output_paths(args: argparse.Namespace, data: str | None) -> None:
-    """Refuse train's output paths that would destroy data or cannot be written."""
-    try:
-        check_output_paths(
-            {"--save": args.save, "--log-json": args.log_json},
-            {"--data": data, "--resume": args.resume},
-            may_replace={"--save": "--resume"},  # a resumed run may save over its checkpoint
-        )
-    except PathRefused as e:
-        raise _Fail(str(e)) from None
-
-
-def _local(source: str | None) -> str | None:
-    """The path of a local data file, or None for the bundled names and URLs."""
-    if source is None or datasets.is_url(source):
-        return None
-    return source
 
 
 def _train(
@@ -613,10 +635,9 @@ def _train(
 ) -> int:
     stops = StopSignals() if stops is None else stops
     _check_train(parser, args)
-    _output_paths(args, _local(args.data))
     setup = _resumed(parser, args) if args.resume else _fresh(parser, args)
     if args.resume and args.data is None and setup.data.kind == "path":
-        _output_paths(args, setup.data.location)  # the file the checkpoint names
+        _guard_files(args, {"--data": setup.data.location})  # the file the checkpoint names
     run, steps = setup.run, setup.steps
     try:
         train_docs, held_out = split_holdout(run.tokens, setup.holdout)
@@ -672,6 +693,7 @@ def _train(
         state = outcome.diverged.last_good
     if args.save:
         save(state)
+    outcome = _end_live_line(out, outcome)  # only now: nothing printed comes before the save
     return _report(args, out, stops, outcome, state, steps, _Ending(done, elapsed, held_out, run,
                                                                     setup.hyper.lr))
 
@@ -699,11 +721,14 @@ def _report(
                f"the last good step is {state.adam.step}{saved}. Try a smaller --lr "
                f"(this run's is {ending.lr:g})")
         return 1
-    if outcome.gone is not None:
-        return _output_gone(outcome.gone, f"; stopped {after}")
     if stops.first is not None:  # also when it came during the final save
+        if outcome.gone is not None:  # a hung-up terminal fails too: the signal says why
+            _discard(outcome.gone)
+        _settle(out)
         _say(f"{PROG}: {stop_words(stops.first)} {after}")
         return signal_status(stops.first)
+    if outcome.gone is not None:
+        return _output_gone(outcome.gone, f"; stopped {after}")
     config, run = state.config, ending.run
     if not args.quiet:
         ran = max(1, state.adam.step - ending.done)
@@ -850,9 +875,9 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Text
         )
     rng = ckpt.rng if args.seed is None else R.seed(args.seed)
     if args.explain:
-        _, explained = inside.explain_samples(weights_of(ckpt.state), config, ckpt.tokenizer,
-                                              rng, args.samples, args.temperature, args.prompt)
-        _print_explained(explained, args.temperature,
+        explained = inside.explain_stream(weights_of(ckpt.state), config, ckpt.tokenizer, rng,
+                                          args.temperature, args.prompt)
+        _print_explained((ex for _, ex in islice(explained, args.samples)), args.temperature,
                          inside.label_of(ckpt.tokenizer, ckpt.tokenizer.bos), out)
         return 0
     stream = sample_stream(ckpt.state.tape, config, ckpt.tokenizer, rng, args.temperature,
@@ -862,8 +887,9 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Text
 
 
 def _print_explained(
-    explained: Sequence[inside.Explained], temperature: float, bos: str, out: TextIO
+    explained: Iterable[inside.Explained], temperature: float, bos: str, out: TextIO
 ) -> None:
+    """Print the header, then each name and its explanation as soon as it is drawn."""
     print(f"p: each token's probability at temperature {temperature:g}; ln p: the name's "
           f"log-probability so far; {bos} is BOS, the end", file=out)
     for i, name in enumerate(explained, 1):
@@ -881,11 +907,6 @@ def _plot(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
         parser.error(f"-o {args.output}: the file name must end in .png or .svg")
     if args.window is not None and args.window < 1:
         parser.error(f"--window must be at least 1, got {args.window}")
-    try:
-        check_output_paths({"-o": args.output},
-                           {f"log {i}": log for i, log in enumerate(args.logs, 1)})
-    except PathRefused as e:
-        raise _Fail(str(e)) from None
     curves = [plot.read_log(path) for path in args.logs]
     print(f"wrote {plot.plot_losses(curves, args.output, args.window)}", file=out)
     return 0
@@ -930,11 +951,39 @@ def _embeddings(parser: argparse.ArgumentParser, args: argparse.Namespace, out: 
 # ----------------------------------------------------------------------- main
 
 
+def _paths(args: argparse.Namespace, role: str) -> dict[str, str | None]:
+    """The local files named by the arguments that ``role`` ("reads", "writes"), by name.
+
+    A URL or a standard input ``-`` is no local file, so it is left out.
+    """
+    paths: dict[str, str | None] = {}  # local transient
+    for dest, name in getattr(args, role, None) or ():
+        value = getattr(args, dest, None)
+        values = value if isinstance(value, list) else [value]
+        for i, path in enumerate(values, 1):
+            key = f"{name} {i}" if isinstance(value, list) else name
+            paths[key] = None if path is None or datasets.is_url(path) else path
+    return paths
+
+
+def _guard_files(args: argparse.Namespace, more_inputs: dict[str, str | None] | None = None,
+                 ) -> None:
+    """The one check of every command's outputs, before it works: ``check_output_paths``
+    refuses an output that is one of the command's inputs (or another output), a
+    directory, a device or FIFO, or a file that cannot be written."""
+    try:
+        check_output_paths(_paths(args, "writes"), {**_paths(args, "reads"), **(more_inputs or {})},
+                           may_replace=getattr(args, "may_replace", None))
+    except PathRefused as e:
+        raise _Fail(str(e)) from None
+
+
 def _run(argv: Sequence[str], out: TextIO, stops: StopSignals) -> int:
-    """Parse ``argv`` and run its command."""
+    """Parse ``argv``, check its output paths against its inputs, and run its command."""
     top, parsers = _parser()
     args = top.parse_args(_with_command(argv))
     parser = parsers[args.command]
+    _guard_files(args)
     if args.command == "sample":
         return _sample(parser, args, out)
     if args.command == "plot":
@@ -950,6 +999,12 @@ def _run(argv: Sequence[str], out: TextIO, stops: StopSignals) -> int:
     return _train(parser, args, out, stops)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """Show a warning (such as ``plot.MissingGlyphs``) as one line, as the errors are."""
+    _say(f"{PROG}: warning: {message}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Return the exit status after running the command line ``argv`` (default ``sys.argv``).
 
@@ -962,7 +1017,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = cast(TextIO, Output(sys.stdout, "standard output"))
     stops = StopSignals()
     try:
-        with stops.installed():
+        with stops.installed(), warnings.catch_warnings():
+            warnings.showwarning = _show_warning
             return _run(sys.argv[1:] if argv is None else argv, out, stops)
     except (_Fail, datasets.DataError, checkpoint.CheckpointError, plot.PlotError) as e:
         _error(str(e))
@@ -973,5 +1029,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OutputGone as e:
         return _output_gone(e)
     except Stopped as e:
+        _settle(out)
         _say(f"{PROG}: {stop_words(e.signum)}")
         return signal_status(e.signum)

@@ -32,7 +32,8 @@ makemore), or as ``<BOS>`` when ``.`` is a character of the vocabulary.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import islice
 from typing import NamedTuple
 
 from . import evaluate, infer, model
@@ -54,6 +55,7 @@ __all__ = [
     "Choice",
     "Explained",
     "explain_sample",
+    "explain_stream",
     "explain_samples",
     "explanation_lines",
 ]
@@ -232,6 +234,55 @@ def _jacobi_eigen(a: list[list[float]]) -> tuple[list[float], list[list[float]]]
     return [a[i][i] for i in range(d)], v
 
 
+def _orthonormal(vector: list[float], basis: list[list[float]]) -> tuple[list[float], float]:
+    """``vector`` less its parts along the orthonormal ``basis``, made unit; and the norm it had."""
+    rest = list(vector)  # local transient
+    for q in basis:
+        along = math.fsum(a * b for a, b in zip(rest, q))
+        rest = [a - along * b for a, b in zip(rest, q)]
+    norm = math.sqrt(math.fsum(a * a for a in rest))
+    return ([a / norm for a in rest] if norm > 0.0 else rest), norm
+
+
+def _gram_directions(
+    points: list[tuple[float, ...]], k: int
+) -> tuple[tuple[float, ...], float, list[float], list[list[float]]]:
+    """The mean, total variance, ``k`` largest variances and their directions, for fewer
+    points (n) than dimensions (d), from the n x n Gram matrix of the centred points.
+
+    The Gram matrix ``G = C C^T / n`` has the covariance ``C^T C / n``'s nonzero
+    eigenvalues, and for each eigenvector ``u`` of G, ``C^T u`` is the
+    covariance's eigenvector: the cost grows as n * n * d, not as d cubed.
+    Directions of variance 0 (beyond the points' span) are any orthonormal
+    completion: unit axes, less their parts along the directions before.
+    """
+    n, d = len(points), len(points[0])
+    mean = tuple(math.fsum(p[j] for p in points) / n for j in range(d))
+    centred = [[x - m for x, m in zip(p, mean)] for p in points]  # local transient
+    total = math.fsum(math.fsum(c[j] * c[j] for c in centred) / n for j in range(d))
+    gram = [[math.fsum(a * b for a, b in zip(ci, cj)) / n for cj in centred] for ci in centred]
+    eigenvalues, vectors = _jacobi_eigen(gram)
+    order = sorted(range(n), key=lambda i: -eigenvalues[i])[:k]
+    largest = max(eigenvalues[order[0]], 0.0)
+    values: list[float] = []  # local transient
+    columns: list[list[float]] = []  # local transient
+    for i in order:
+        if eigenvalues[i] <= 1e-9 * largest or eigenvalues[i] <= 0.0:
+            break  # rounding, not a direction of the points: completed below
+        u = [vectors[r][i] for r in range(n)]
+        along = [math.fsum(u[r] * centred[r][j] for r in range(n)) for j in range(d)]
+        direction, rest = _orthonormal(along, columns)
+        if not rest > 0.5 * math.sqrt(math.fsum(a * a for a in along)):
+            break  # not a new direction (an eigen-solver lost in rounding): completed below
+        values.append(eigenvalues[i])
+        columns.append(direction)
+    while len(columns) < k:  # the axis that stands out most from the directions so far
+        axes = [_orthonormal([float(t == j) for t in range(d)], columns) for j in range(d)]
+        columns.append(max(axes, key=lambda axis: axis[1])[0])  # the first of equals
+        values.append(0.0)
+    return mean, total, values, columns
+
+
 def principal_components(rows: Sequence[Sequence[float]], k: int = 2) -> Projection:
     """Return the ``Projection`` of ``rows`` (points of equal length) on ``k`` principal components.
 
@@ -240,7 +291,10 @@ def principal_components(rows: Sequence[Sequence[float]], k: int = 2) -> Project
     the ``k`` largest eigenvalues, which are the variances along them. Each
     component's sign makes its largest entry (by size, the first of equals)
     positive, so the result does not depend on the rounding of the
-    eigen-solver. Plain Python: Jacobi rotations on the covariance matrix.
+    eigen-solver. Plain Python: Jacobi rotations on the covariance matrix, or
+    on the smaller Gram matrix of the points when they are fewer than their
+    dimensions (a wide model's few tokens or positions), so that the time
+    grows with the points' size, not with the cube of their dimension.
 
     Points spread along the diagonal, with a little noise across it:
 
@@ -264,13 +318,17 @@ def principal_components(rows: Sequence[Sequence[float]], k: int = 2) -> Project
         raise ValueError("principal_components: the points differ in length")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d:
         raise ValueError(f"principal_components: k must be between 1 and {d}, got {k!r}")
-    mean, cov = _covariance(points)
-    total = math.fsum(cov[i][i] for i in range(d))
-    values, vectors = _jacobi_eigen(cov)
-    order = sorted(range(d), key=lambda i: -values[i])[:k]
+    if len(points) < d:  # fewer points than dimensions: the small Gram matrix instead
+        mean, total, values, columns = _gram_directions(points, k)
+    else:
+        mean, cov = _covariance(points)
+        total = math.fsum(cov[i][i] for i in range(d))
+        eigenvalues, vectors = _jacobi_eigen(cov)
+        order = sorted(range(d), key=lambda i: -eigenvalues[i])[:k]
+        values = [eigenvalues[i] for i in order]
+        columns = [[vectors[r][i] for r in range(d)] for i in order]
     components = []  # local transient
-    for i in order:
-        column = [vectors[r][i] for r in range(d)]
+    for column in columns:
         biggest = max(range(d), key=lambda r: abs(column[r]))  # the first of equals
         sign = 1.0 if column[biggest] >= 0 else -1.0
         components.append(tuple(sign * x for x in column))
@@ -278,7 +336,7 @@ def principal_components(rows: Sequence[Sequence[float]], k: int = 2) -> Project
         tuple(math.fsum((x - m) * c for x, m, c in zip(p, mean, comp)) for comp in components)
         for p in points
     )
-    variances = tuple(max(0.0, values[i]) for i in order)
+    variances = tuple(max(0.0, v) for v in values)
     return Projection(mean, tuple(components), variances, total, coords)
 
 
@@ -395,6 +453,34 @@ def explain_sample(
     return _explained_draw(w, config, tok, rng, temperature, forced, top)
 
 
+def explain_stream(
+    w: infer.Weights, config: Config, tok: tk.Tokenizer, rng: R.RNG, temperature: float = 0.5,
+    prompt: str = "", top: int = 3,
+) -> Iterator[tuple[R.RNG, Explained]]:
+    """Return the endless lazy stream of ``(rng, Explained)``, as ``sample.sample_stream`` draws.
+
+    Each name is drawn only when it is asked for, so a caller can print one
+    explanation at a time (``itertools.islice`` takes as many as needed) and
+    nothing is kept. The prompt and temperature are checked before the first
+    draw; each ``rng`` is the state after its name.
+
+    >>> cfg = Config(vocab_size=3, n_embd=2, n_head=1, block_size=3)
+    >>> w = infer.weights([0.0] * model.num_params(cfg), cfg)
+    >>> stream = explain_stream(w, cfg, tk.Tokenizer("ab"), R.seed(3))
+    >>> [ex.text for _, ex in islice(stream, 3)] == [
+    ...     ex.text for ex in explain_samples(w, cfg, tk.Tokenizer("ab"), R.seed(3), 3)[1]]
+    True
+    """
+    forced = _checked_prompt(config, tok, prompt, temperature)
+
+    def draws(rng: R.RNG) -> Iterator[tuple[R.RNG, Explained]]:
+        while True:
+            rng, explained = _explained_draw(w, config, tok, rng, temperature, forced, top)
+            yield rng, explained
+
+    return draws(rng)
+
+
 def explain_samples(
     w: infer.Weights, config: Config, tok: tk.Tokenizer, rng: R.RNG, count: int,
     temperature: float = 0.5, prompt: str = "", top: int = 3,
@@ -407,12 +493,8 @@ def explain_samples(
     >>> len(names), all(n.choices for n in names)
     (2, True)
     """
-    forced = _checked_prompt(config, tok, prompt, temperature)
-    out = []  # local transient
-    for _ in range(count):
-        rng, explained = _explained_draw(w, config, tok, rng, temperature, forced, top)
-        out.append(explained)
-    return rng, tuple(out)
+    drawn = tuple(islice(explain_stream(w, config, tok, rng, temperature, prompt, top), count))
+    return (drawn[-1][0] if drawn else rng), tuple(explained for _, explained in drawn)
 
 
 def explanation_lines(explained: Explained) -> tuple[str, ...]:

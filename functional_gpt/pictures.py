@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import math
 import os
-from functools import partial
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from .inside import Embeddings, Projection, Reading
 from .model import Config
-from .plot import new_figure, output_format, save_figure
+from .plot import new_figure, output_format, save_figure, text_fonts
 
 __all__ = [
     "COLORMAP",
@@ -42,6 +42,10 @@ __all__ = [
     "VOWEL_COLOUR",
     "BOS_COLOUR",
     "OTHER_COLOUR",
+    "LABEL_EVERY_POINT",
+    "MAX_PROBS_WIDTH",
+    "shown_ticks",
+    "label_offsets",
     "draw_attention",
     "draw_embeddings",
     "LayerStep",
@@ -62,21 +66,48 @@ def _map_cells(rows: tuple[tuple[float, ...], ...]) -> list[list[float]]:
     return [list(row) + [math.nan] * (n - len(row)) for row in rows]
 
 
+_SMALLEST_TICK = 5.0  # points: the smallest tick-label font
+MAX_PROBS_WIDTH = 40.0  # inches: the widest next-token panel, however large the vocabulary
+
+
 def _tick_size(n: int, inches: float) -> float:
     """A tick-label font size (points) that lets ``n`` labels share an axis ``inches`` long."""
-    return max(5.0, min(11.0, 0.8 * 72.0 * inches / max(n, 1)))
+    return max(_SMALLEST_TICK, min(11.0, 0.8 * 72.0 * inches / max(n, 1)))
 
 
-def _label_ticks(ax: Any, axis: str, labels: tuple[str, ...], size: float, bos: str) -> None:
-    """Put ``labels`` on one axis at the cells' centres; BOS in bold, as it is easy to miss
-    (a bold ``.`` larger, a bold ``<BOS>`` smaller, to fit beside one-character labels)."""
+def shown_ticks(n: int, inches: float, keep: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """The cells of an axis of ``n`` cells, ``inches`` long, that get a tick label.
+
+    All of them when they fit at the smallest font; otherwise every k-th
+    (from the first, as many as fit) and the cells in ``keep``: only labels a
+    reader can tell apart are drawn, so a vocabulary of thousands draws in
+    time that grows with it, and stays readable.
+
+    >>> shown_ticks(5, 2.0)
+    (0, 1, 2, 3, 4)
+    >>> shown = shown_ticks(1000, 2.0, keep=(7,))   # 23 labels of 5 points fit in 2 inches
+    >>> shown[:4], len(shown)
+    ((0, 7, 44, 88), 24)
+    """
+    fit = max(1, int(0.8 * 72.0 * inches / _SMALLEST_TICK))
+    if n <= fit:
+        return tuple(range(n))
+    return tuple(sorted(set(range(0, n, math.ceil(n / fit))) | set(keep)))
+
+
+def _label_ticks(ax: Any, axis: str, labels: tuple[str, ...], size: float, bos: str,
+                 shown: tuple[int, ...] | None = None) -> None:
+    """Put ``labels`` (those at ``shown``, default all) on one axis at the cells' centres; BOS
+    in bold, as it is easy to miss (a bold ``.`` larger, a bold ``<BOS>`` smaller, to fit
+    beside one-character labels)."""
+    cells = tuple(range(len(labels))) if shown is None else shown
     ticks = ax.set_xticks if axis == "x" else ax.set_yticks
-    ticks(range(len(labels)), labels, fontsize=size)
+    ticks(cells, [labels[i] for i in cells], fontsize=size)
     texts = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
-    for text, label in zip(texts, labels):
-        if label == bos:
+    for text, i in zip(texts, cells):
+        if labels[i] == bos:
             text.set_fontweight("bold")
-            text.set_fontsize(size + 3 if len(label) == 1 else max(4.0, 0.55 * size))
+            text.set_fontsize(size + 3 if len(bos) == 1 else max(4.0, 0.55 * size))
 
 
 def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
@@ -105,11 +136,17 @@ def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
     functional_gpt.plot.PlotError: attention.txt: the file name must end in .png or .svg
     """
     output_format(path)
+    with text_fonts([reading.text, *reading.labels, *reading.vocabulary]):
+        return _draw_attention(reading, path)
+
+
+def _draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
+    """``draw_attention``'s drawing."""
     n_layer, n_head = len(reading.attention), len(reading.attention[0])
     n, vocab = len(reading.labels), len(reading.vocabulary)
     cell = 0.17 if n > 8 else 0.26  # inches per position in a map
     map_in = max(1.6, cell * n + 0.6)
-    width = max(n_head * (map_in + 0.45) + 1.4, 0.2 * vocab + 2.2, 6.0)
+    width = max(n_head * (map_in + 0.45) + 1.4, min(0.2 * vocab + 2.2, MAX_PROBS_WIDTH), 6.0)
     probs_in = max(1.2, 0.2 * n + 0.9)
     height = n_layer * (map_in + 0.75) + probs_in + 1.6
     fig = new_figure(figsize=(width, height), dpi=100, layout="constrained")
@@ -129,8 +166,8 @@ def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
             image = ax.imshow(_map_cells(reading.attention[layer][head]), cmap=cmap,
                               norm=Normalize(0.0, 1.0), interpolation="nearest")
             ax.set_title(f"layer {layer}, head {head}", fontsize=10)
-            _label_ticks(ax, "x", reading.labels, tick, bos)
-            _label_ticks(ax, "y", reading.labels, tick, bos)
+            _label_ticks(ax, "x", reading.labels, tick, bos, shown_ticks(n, map_in - 0.6))
+            _label_ticks(ax, "y", reading.labels, tick, bos, shown_ticks(n, map_in - 0.6))
             ax.tick_params(length=0, pad=1.5)
             if head == 0:
                 ax.set_ylabel("query: the token read", fontsize=9)
@@ -148,8 +185,10 @@ def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
         ax.text(target, pos, f"{p:.2f}".lstrip("0") if p < 1.0 else "1", ha="center",
                 va="center", fontsize=_tick_size(vocab, width - 2.5) - 1.5,
                 color="black" if p > 0.3 else "white")
-    _label_ticks(ax, "x", reading.vocabulary, _tick_size(vocab, width - 2.5), bos)
-    _label_ticks(ax, "y", reading.labels, _tick_size(n, probs_in - 0.9), bos)
+    _label_ticks(ax, "x", reading.vocabulary, _tick_size(vocab, width - 2.5), bos,
+                 shown_ticks(vocab, width - 2.5, keep=reading.targets))  # the outlined ones
+    _label_ticks(ax, "y", reading.labels, _tick_size(n, probs_in - 0.9), bos,
+                 shown_ticks(n, probs_in - 0.9))
     ax.tick_params(length=0, pad=1.5)
     ax.set_xlabel("the next token (outlined: the one that comes next in the text)",
                   fontsize=9)
@@ -162,40 +201,87 @@ def draw_attention(reading: Reading, path: str | os.PathLike[str]) -> str:
 
 
 _CORNERS = ((3.0, 2.0), (-3.0, 2.0), (3.0, -2.0), (-3.0, -2.0))  # label offsets, in points
+LABEL_EVERY_POINT = 64  # a panel of at most this many points labels each one, even crowded
+_CELL = 12.0  # the side of a square of the panel's grid, in points: about a label's height
+
+# A label's box: its centre and half its width and height, in points.
+_Box = tuple[float, float, float, float]
 
 
 def _label_box(x: float, y: float, corner: tuple[float, float], size: tuple[float, float],
-               ) -> tuple[float, float]:
-    """The centre of a label of half-size ``size`` put at ``corner`` of the point (x, y)."""
+               ) -> _Box:
+    """The box of a label of half-size ``size`` put at ``corner`` of the point (x, y)."""
     return (x + corner[0] + math.copysign(size[0], corner[0]),
-            y + corner[1] + math.copysign(size[1], corner[1]))
+            y + corner[1] + math.copysign(size[1], corner[1]), size[0], size[1])
 
 
-def _crowding(x: float, y: float, size: tuple[float, float], others: list[tuple[float, float]],
-              corner: tuple[float, float]) -> float:
-    """How much the label of the point (x, y) put at ``corner`` crowds ``others``: near ones
-    count most."""
-    cx, cy = _label_box(x, y, corner, size)
-    return sum(1.0 / (1.0 + max(0.0, abs(cx - ox) - size[0]) ** 2
-                      + max(0.0, abs(cy - oy) - size[1]) ** 2) for ox, oy in others)
+def _cells(box: _Box) -> list[tuple[int, int]]:
+    """The squares of the grid that ``box`` covers."""
+    x, y, half_w, half_h = box
+    return [(i, j)
+            for i in range(math.floor((x - half_w) / _CELL), math.floor((x + half_w) / _CELL) + 1)
+            for j in range(math.floor((y - half_h) / _CELL), math.floor((y + half_h) / _CELL) + 1)]
 
 
-def _label_offsets(
-    xs: list[float], ys: list[float], labels: tuple[str, ...]
-) -> list[tuple[float, float]]:
-    """A corner of each point for its label, chosen greedily to keep labels off other points
-    and other labels (measured in a panel about 400 points wide, as drawn)."""
+def _overlap(a: _Box, b: _Box) -> bool:
+    """Whether two label boxes overlap."""
+    return abs(a[0] - b[0]) < a[2] + b[2] and abs(a[1] - b[1]) < a[3] + b[3]
+
+
+def label_offsets(
+    xs: Sequence[float], ys: Sequence[float], labels: Sequence[str]
+) -> tuple[tuple[float, float] | None, ...]:
+    """Where to label each point: a corner offset (in points), or None for no label.
+
+    The panel is measured as drawn, about 400 points across. Points are
+    labelled in order, each at the corner of it whose label covers no label
+    placed before and the fewest points; where every corner would cover a
+    label, the point is left unlabelled, since a label on a label cannot be
+    read (a panel of at most ``LABEL_EVERY_POINT`` points labels every point,
+    at its least crowded corner). Points and labels are counted in squares of
+    a grid, so the time grows with the number of points, not its square.
+
+    >>> label_offsets([0.0, 1.0], [0.0, 0.0], ["a", "b"])
+    ((3.0, 2.0), (3.0, 2.0))
+    >>> spots = label_offsets([i / 1000 for i in range(1000)], [0.0] * 1000,
+    ...                       [str(i) for i in range(1000)])
+    >>> shown = [i for i, spot in enumerate(spots) if spot]
+    >>> shown[:5], 10 < len(shown) < 100       # four round the first spot, then every 20th
+    ([0, 1, 2, 3, 24], True)
+    """
     scale = 400.0 / max(max(xs) - min(xs), max(ys) - min(ys), 1e-12)  # points per data unit
     px, py = [x * scale for x in xs], [y * scale for y in ys]
-    placed: list[tuple[float, float]] = []  # local transient: centres of the labels so far
-    out = []  # local transient
-    for i, label in enumerate(labels):
+    crowd: dict[tuple[int, int], int] = {}  # local transient: points per square
+    for x, y in zip(px, py):
+        square = (math.floor(x / _CELL), math.floor(y / _CELL))
+        crowd[square] = crowd.get(square, 0) + 1
+    placed: dict[tuple[int, int], list[_Box]] = {}  # local transient: labels per square
+    every = len(labels) <= LABEL_EVERY_POINT
+    out: list[tuple[float, float] | None] = []  # local transient
+    for x, y, label in zip(px, py, labels):
         size = (3.5 * len(label) + 1.0, 6.0)  # half the label's width and height, in points
-        others = [(px[j], py[j]) for j in range(len(px)) if j != i] + placed
-        best = min(_CORNERS, key=partial(_crowding, px[i], py[i], size, others))
-        placed.append(_label_box(px[i], py[i], best, size))
-        out.append(best)
-    return out
+        own = (math.floor(x / _CELL), math.floor(y / _CELL))
+        best: tuple[tuple[int, int], tuple[float, float], _Box, list[tuple[int, int]]] | None
+        best = None
+        for corner in _CORNERS:
+            box = _label_box(x, y, corner, size)
+            squares = _cells(box)
+            others = (other for sq in squares for other in placed.get(sq, ()))
+            if not every and any(_overlap(box, other) for other in others):
+                continue
+            covered = sum(_overlap(box, other) for other in others) if every else 0
+            points = sum(crowd.get(sq, 0) for sq in squares) - (own in squares)  # but its own
+            cost = (covered, points)
+            if best is None or cost < best[0]:
+                best = (cost, corner, box, squares)
+        if best is None:
+            out.append(None)
+            continue
+        _, corner, box, squares = best
+        for sq in squares:
+            placed.setdefault(sq, []).append(box)
+        out.append(corner)
+    return tuple(out)
 
 
 def _scatter(ax: Any, projection: Projection, labels: tuple[str, ...], colours: list[Any],
@@ -206,8 +292,11 @@ def _scatter(ax: Any, projection: Projection, labels: tuple[str, ...], colours: 
     if joined:
         ax.plot(xs, ys, color="#9a9a9a", linewidth=0.8, zorder=1)
     ax.scatter(xs, ys, c=colours, s=14, zorder=2)
-    offsets = _label_offsets(xs, ys, labels)
-    for x, y, label, colour, (dx, dy) in zip(xs, ys, labels, text_colours, offsets):
+    for x, y, label, colour, spot in zip(xs, ys, labels, text_colours,
+                                         label_offsets(xs, ys, labels)):
+        if spot is None:
+            continue  # it would cover another label: unreadable
+        dx, dy = spot
         ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=11,
                     color=colour, fontweight="bold", zorder=3,
                     ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top")
@@ -244,6 +333,12 @@ def draw_embeddings(embeddings: Embeddings, path: str | os.PathLike[str]) -> str
     functional_gpt.plot.PlotError: embeddings.pdf: the file name must end in .png or .svg
     """
     output_format(path)
+    with text_fonts([*embeddings.token_labels, *embeddings.position_labels]):
+        return _draw_embeddings(embeddings, path)
+
+
+def _draw_embeddings(embeddings: Embeddings, path: str | os.PathLike[str]) -> str:
+    """``draw_embeddings``' drawing."""
     fig = new_figure(figsize=(13, 6.2), dpi=100)
     from matplotlib import colormaps  # matplotlib is there: new_figure made a figure
     from matplotlib.lines import Line2D
@@ -253,7 +348,7 @@ def draw_embeddings(embeddings: Embeddings, path: str | os.PathLike[str]) -> str
                      else OTHER_COLOUR for label in embeddings.token_labels]
     positions = len(embeddings.position_labels)
     ramp = colormaps[COLORMAP]
-    position_colours = [ramp(0.85 * i / max(positions - 1, 1)) for i in range(positions)]
+    position_colours = list(ramp([0.85 * i / max(positions - 1, 1) for i in range(positions)]))
     left, right = fig.subplots(1, 2)
     shown = tuple("BOS" if label == bos else label for label in embeddings.token_labels)
     _scatter(left, embeddings.tokens, shown, token_colours, token_colours,

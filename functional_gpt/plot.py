@@ -17,11 +17,15 @@ import json
 import math
 import os
 import stat
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from operator import add
 from typing import Any, NamedTuple
 
 from toolz import accumulate
+
+from .shell import write_atomically
 
 __all__ = [
     "PlotError",
@@ -33,6 +37,9 @@ __all__ = [
     "default_window",
     "output_format",
     "new_figure",
+    "MissingGlyphs",
+    "undrawable",
+    "text_fonts",
     "save_figure",
     "plot_losses",
 ]
@@ -192,10 +199,86 @@ def new_figure(**options: Any) -> Any:
     return Figure(**options)
 
 
+class MissingGlyphs(UserWarning):
+    """Characters that no font on this machine can draw: a picture shows them as boxes.
+
+    >>> issubclass(MissingGlyphs, UserWarning)
+    True
+    """
+
+
+def _charmap(path: str) -> frozenset[int]:
+    """The code points a font file has glyphs for."""
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(path).get_charmap())
+
+
+def undrawable(texts: Iterable[str]) -> str:
+    """Return, sorted, the characters of ``texts`` that matplotlib's fonts cannot draw.
+
+    matplotlib draws text in the first font of its sans-serif list
+    (``rcParams["font.sans-serif"]``) that is installed, and takes a glyph
+    that font lacks from the next installed ones: a character none of them
+    has is drawn as a box. Spaces and control characters are not looked for.
+    Needs matplotlib.
+
+    >>> undrawable(["abc", "xyz"])
+    ''
+    >>> undrawable(["a\U00013000"])   # an Egyptian hieroglyph: not in those fonts
+    '\U00013000'
+    """
+    from matplotlib import font_manager, rcParams
+
+    missing = {ord(c) for text in texts for c in text if c.isprintable() and not c.isspace()}
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    for name in [n for n in rcParams["font.sans-serif"] if n in installed]:
+        if not missing:
+            break
+        try:  # the file matplotlib draws the family's regular text with
+            path = font_manager.findfont(font_manager.FontProperties(family=name),
+                                         fallback_to_default=False)
+            missing -= _charmap(path)
+        except (OSError, RuntimeError, ValueError):  # a font that cannot be read
+            continue
+    return "".join(sorted(map(chr, missing)))
+
+
+@contextmanager
+def text_fonts(texts: Iterable[str]) -> Iterator[None]:
+    """Within the block, characters of ``texts`` that the fonts lack are one ``MissingGlyphs``
+    warning after it, not one of matplotlib's warnings per glyph; they are drawn as boxes.
+
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     with text_fonts(["a\U00013000\U00013001"]):
+    ...         pass
+    >>> print(caught[0].message)
+    the fonts cannot draw 2 characters, drawn as boxes: ... (a font that has them, ...)
+    """
+    try:
+        lacking = undrawable(texts)
+    except ImportError:  # no matplotlib: new_figure says what to install
+        lacking = ""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"Glyph \d+ .*missing from (current )?font",
+                                UserWarning)
+        yield
+    if lacking:
+        shown = " ".join(repr(c) for c in lacking[:10])
+        more = f" and {len(lacking) - 10} more" if len(lacking) > 10 else ""
+        warnings.warn(MissingGlyphs(
+            f"the fonts cannot draw {len(lacking)} characters, drawn as boxes: {shown}{more} "
+            '(a font that has them, added to matplotlib\'s rcParams["font.sans-serif"], '
+            "would draw them)"), stacklevel=3)
+
+
 def save_figure(fig: Any, path: str | os.PathLike[str]) -> str:
     """Write the matplotlib figure ``fig`` to ``path`` in the format its suffix names; return it.
 
-    A file that cannot be written is a PlotError.
+    Written as a checkpoint is (``shell.write_atomically``): an existing
+    picture is replaced whole or, on a full disk, kept as it was. A file that
+    cannot be written is a PlotError.
 
     >>> save_figure(new_figure(), "/no/such/dir/x.png")
     Traceback (most recent call last):
@@ -204,7 +287,8 @@ def save_figure(fig: Any, path: str | os.PathLike[str]) -> str:
     """
     name = os.fspath(path)
     try:
-        fig.savefig(name, format=output_format(name))
+        fmt = output_format(name)
+        write_atomically(name, lambda f: fig.savefig(f, format=fmt))
     except OSError as e:
         raise PlotError(f"cannot write {name}: {e.strerror or e}") from None
     return name
@@ -229,6 +313,12 @@ def plot_losses(
     if not curves:
         raise PlotError("no logs to plot")
     window = default_window(curves) if window is None else window
+    with text_fonts(curve.name for curve in curves):  # the legend names the logs
+        return _draw_losses(curves, path, window)
+
+
+def _draw_losses(curves: Sequence[LossCurve], path: str | os.PathLike[str], window: int) -> str:
+    """``plot_losses``' drawing."""
     fig = new_figure(figsize=(8, 4.5), dpi=100)
     ax = fig.subplots()
     for k, curve in enumerate(curves):

@@ -12,7 +12,7 @@ functional core needs it. Four guards, each small:
   escaped rather than refused when the stream's encoding cannot hold it.
 - ``check_output_paths``: refuses an output path that is an input, another
   output, a directory or something other than a regular file, before any
-  work starts.
+  work starts; ``write_atomically`` writes a file whole or not at all.
 - ``one_line``: a message with its control characters escaped, so that an
   error is always exactly one line.
 
@@ -26,11 +26,12 @@ import errno
 import os
 import signal
 import stat
+import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import FrameType
-from typing import IO
+from typing import IO, BinaryIO
 
 __all__ = [
     "STOP_SIGNALS",
@@ -41,8 +42,11 @@ __all__ = [
     "stop_words",
     "OutputGone",
     "Output",
+    "discard",
+    "say",
     "PathRefused",
     "check_output_paths",
+    "write_atomically",
     "one_line",
 ]
 
@@ -243,6 +247,47 @@ class Output:
             return False
 
 
+def discard(stream: IO[str] | None) -> None:
+    """Point ``stream``'s descriptor at /dev/null, so that Python's last flush cannot fail.
+
+    For an output that failed (a hung-up terminal, a closed pipe): text still
+    in its buffer would otherwise be flushed again at exit, fail again, and
+    turn a clean exit status into Python's 120. A stream without a descriptor
+    (a test's capture) is left alone.
+
+    >>> import io
+    >>> discard(io.StringIO()), discard(None)
+    (None, None)
+    """
+    try:
+        if stream is not None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file: nothing is flushed to it at exit
+
+
+def say(line: str) -> None:
+    """Write ``line`` as one line on standard error; a failure to show it is not another error.
+
+    Where standard error is gone too (a terminal that hung up), the line is
+    dropped and standard error discarded (see ``discard``).
+
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stderr(io.StringIO()) as err:
+    ...     say("functional-gpt: hung up\\n(SIGHUP)")
+    >>> err.getvalue()
+    'functional-gpt: hung up\\\\n(SIGHUP)\\n'
+    """
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(one_line(line) + "\n")
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        discard(sys.stderr)
+
+
 # --------------------------------------------------------------------- paths
 
 
@@ -336,6 +381,51 @@ def check_output_paths(
                 continue
             if _same_file(path, source_path):
                 raise PathRefused(f"{flag} {path} is the {source} file: refusing to overwrite it")
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
+    """Write a file whole or not at all: ``write`` fills a temp file beside it, then a rename.
+
+    The temp file is in the target's directory (a rename within one file
+    system is atomic), made with the usual mode of a new file, flushed to the
+    disk and then renamed over ``path``: a full disk, a kill or an error in
+    ``write`` leaves the old file as it was and no temp file behind. A
+    symlink is written through: its target gets the new file, the link
+    stays. OSError as the system gives it.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> write_atomically(path, lambda f: f.write(b"whole"))
+    >>> path.read_text()
+    'whole'
+    >>> def torn(f):
+    ...     f.write(b"half")
+    ...     raise OSError(28, "No space left on device")
+    >>> write_atomically(path, torn)
+    Traceback (most recent call last):
+    ...
+    OSError: [Errno 28] No space left on device
+    >>> path.read_text(), sorted(p.name for p in path.parent.iterdir())
+    ('whole', ['a.txt'])
+    """
+    target = os.path.realpath(path)
+    folder, name = os.path.split(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=folder)
+    try:
+        umask = os.umask(0)  # read the umask (only by setting it), then put it back
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode of a new file
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def one_line(message: str) -> str:

@@ -413,7 +413,11 @@ def test_console_script_points_at_main():
     tomllib = pytest.importorskip("tomllib")
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, name = scripts["functional-gpt"].partition(":")
-    assert (module, name) == ("functional_gpt.cli", "main")
-    from functional_gpt import cli
-
-    assert callable(cli.main)
+    assert (module, name) == ("functional_gpt.__main__", "main")  # as `python -m` runs
+    # It installs the signal handlers before the heavy imports: loading it loads only `shell`.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, functional_gpt.__main__; "
+         "print(sorted(m for m in sys.modules if m.startswith('functional_gpt')))"],
+        env=_env(ROOT), capture_output=True, text=True, timeout=60, check=True).stdout
+    assert loaded.split() == ["['functional_gpt',", "'functional_gpt.__main__',",
+                              "'functional_gpt.shell']"]

@@ -273,3 +273,29 @@ def test_explaining_refuses_what_sampling_refuses() -> None:
         with pytest.raises(ValueError) as got:
             inside.explain_sample(w, config, tok, R.seed(1), temperature, prompt)
         assert str(got.value) == str(want.value)
+
+
+@given(st.integers(8, 40), st.data())
+@settings(max_examples=60)
+def test_pca_of_fewer_points_than_dimensions_matches_numpy(d, data) -> None:
+    # The Gram-matrix route: a wide model's few tokens or positions.
+    np = pytest.importorskip("numpy")
+    n = data.draw(st.integers(1, d - 1))
+    distinct = data.draw(st.lists(st.lists(finite(-5.0, 5.0), min_size=d, max_size=d),
+                                  min_size=1, max_size=n))
+    rows = [distinct[i % len(distinct)] for i in range(n)]  # repeated points: a lower rank
+    k = data.draw(st.integers(1, min(d, 4)))
+    p = inside.principal_components(rows, k)
+    x = np.array(rows, dtype=float)
+    centred = x - x.mean(axis=0)
+    values = np.sort(np.linalg.eigvalsh(centred.T @ centred / n))[::-1]
+    scale = max(float(values.sum()), 1e-300)
+    assert p.variances == pytest.approx([max(v, 0.0) for v in values[:k]],
+                                        abs=1e-9 * scale + 1e-12)
+    assert p.total_variance == pytest.approx(float(values.sum()), abs=1e-9 * scale + 1e-12)
+    basis = np.array(p.components)
+    assert basis @ basis.T == pytest.approx(np.eye(k), abs=1e-9)
+    coords = np.array(p.coords)
+    assert coords == pytest.approx(centred @ basis.T, abs=1e-9)
+    # the variance along each direction is the variance it reports
+    assert (coords ** 2).mean(axis=0) == pytest.approx(p.variances, abs=1e-9 * scale + 1e-12)
