@@ -32,6 +32,9 @@ def main() -> int:
     except Stopped as e:
         say(f"functional-gpt: {stop_words(e.signum)}")
         status = signal_status(e.signum)
+    except MemoryError:  # while loading (the command line catches its own)
+        say("functional-gpt: error: out of memory while loading the program")
+        status = 1
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)  # the work is done; only Python's exit is left
     return status

@@ -43,9 +43,11 @@ version 2 without ``data`` and ``holdout``; it still loads (with no data
 record and no holdout).
 
 ``params`` holds every matrix of ``model.matrix_shapes(config)``, in that
-order, as a list of rows. ``rng`` is the random state right after the
-parameters were drawn (a Mersenne Twister state, as ``random.getstate``):
-sampling continues from it, and so could resumed training.
+order, as a list of rows, each weight at most ``limits.MAX_WEIGHT`` in size;
+``vocab`` holds printable characters only (``tokenizer.unprintable_chars``).
+``rng`` is the random state right after the parameters were drawn (a
+Mersenne Twister state, as ``random.getstate``): sampling continues from it,
+and so could resumed training.
 """
 
 from __future__ import annotations
@@ -149,7 +151,9 @@ def to_json_obj(ckpt: Checkpoint) -> Mapping[str, Any]:
 
     ``json.dumps(obj, default=dict)`` writes it; ``dumps`` does so legibly.
 
-    Raises CheckpointError if it is inconsistent (wrong sizes, non-finite numbers).
+    Raises CheckpointError if it is inconsistent (wrong sizes, non-finite numbers)
+    or holds what ``from_json_obj`` refuses (a weight over ``limits.MAX_WEIGHT``,
+    an unprintable character in the vocabulary).
 
     >>> from functional_gpt import rng as R, tokenizer as tk
     >>> from functional_gpt.train import init_state
@@ -178,6 +182,8 @@ def to_json_obj(ckpt: Checkpoint) -> Mapping[str, Any]:
         )
     for what, xs in (("params", values), ("optimizer.m", adam.m), ("optimizer.v", adam.v)):
         _check_finite(what, xs)
+    _weights(values, "params")  # what the reader refuses is never written
+    _vocabulary(ckpt.tokenizer.chars)
     _check_finite("optimizer", tuple(ckpt.hyper))
     cp = R.to_cpython(ckpt.rng)
     return _frozen(
@@ -257,11 +263,34 @@ def _get(obj: Mapping, key: str, kind: type | tuple[type, ...], where: str = "")
 
 
 def _number(x: object, what: str) -> float:
+    """``x`` as a finite float, or CheckpointError (an int too large for a float too)."""
     if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise _fail(f"{what} holds {x!r}, not a number")
-    if not math.isfinite(x):
-        raise _fail(f"{what} holds the non-finite number {x!r}")
-    return float(x)
+        raise _fail(f"{what} holds {_short(x)}, not a number")
+    try:
+        value = float(x)
+    except OverflowError:  # an int of hundreds of digits
+        raise _fail(f"{what} holds an integer of {len(str(abs(x)))} digits, too large "
+                    "for a float") from None
+    if not math.isfinite(value):
+        raise _fail(f"{what} holds the non-finite number {value!r}")
+    return value
+
+
+def _short(x: object) -> str:
+    """``repr(x)``, cut to 40 characters: a message names a value, it does not print a file."""
+    text = repr(x)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _weights(xs: tuple[float, ...], what: str) -> tuple[float, ...]:
+    """``xs``, or CheckpointError when one is larger than ``limits.MAX_WEIGHT`` in size."""
+    bound = limits.MAX_WEIGHT
+    if xs and (max(xs) > bound or min(xs) < -bound):
+        big = max(xs, key=abs)
+        raise _fail(f"{what} holds the weight {big!r}, larger than the limit of {bound:g}, "
+                    "beyond which the model's computations may overflow (a diverged or "
+                    "hand-edited model)")
+    return xs
 
 
 def _flat(obj: Mapping, key: str, config: Config, where: str = "") -> tuple[float, ...]:
@@ -304,10 +333,19 @@ def _config(obj: Mapping) -> Config:
         raise _fail(f"bad config: {e}") from None
 
 
+def _vocabulary(chars: str) -> None:
+    """CheckpointError unless every character of the vocabulary is printable."""
+    bad = tk.unprintable_chars(chars)
+    if bad:
+        raise _fail(f"'vocab' holds {', '.join(map(repr, bad))}: a vocabulary holds printable "
+                    "characters only, so that every name prints as one line")
+
+
 def _tokenizer(obj: Mapping, config: Config) -> tk.Tokenizer:
     chars = _get(obj, "vocab", Sequence)
     if isinstance(chars, str) or not all(isinstance(c, str) and len(c) == 1 for c in chars):
         raise _fail("'vocab' must be a list of single characters")
+    _vocabulary("".join(chars))
     if len(set(chars)) != len(chars):
         raise _fail("'vocab' repeats a character")
     if list(chars) != sorted(chars):
@@ -378,7 +416,9 @@ def from_json_obj(obj: object) -> Checkpoint:
 
     Checks the format name and version, that every field is there with the
     right type, matrix shapes against the config, the vocabulary against
-    ``vocab_size``, and that every number is finite.
+    ``vocab_size`` (printable characters, sorted, distinct), that every number
+    is finite and every weight at most ``limits.MAX_WEIGHT`` in size: what
+    passes, every command can compute with.
 
     >>> from_json_obj({"format": "functional-gpt-checkpoint", "version": 99})
     Traceback (most recent call last):
@@ -406,7 +446,7 @@ def from_json_obj(obj: object) -> Checkpoint:
     step = _get(opt, "step", int, "optimizer")
     if steps < 1 or not 0 <= step <= steps:
         raise _fail(f"optimizer.step {step} is not within the planned {steps} steps")
-    values = _flat(obj, "params", config)
+    values = _weights(_flat(obj, "params", config), "'params'")
     m = _flat(opt, "m", config, "optimizer")
     v = _flat(opt, "v", config, "optimizer")
     if any(x < 0.0 for x in v):
@@ -426,6 +466,20 @@ def _no_constants(name: str) -> float:
     raise _fail(f"holds {name}, which is not a finite number")
 
 
+def _check_counts(text: str) -> None:
+    """CheckpointError when ``text`` holds more lists or values than any checkpoint can.
+
+    Counted before the JSON is parsed, so that the objects the parser makes
+    are bounded (each costs tens of bytes, far more than its text): a
+    hand-made file of ``[[],[],...`` cannot fill the memory.
+    """
+    lists = text.count("[") + text.count("{")
+    commas = text.count(",")
+    if lists > limits.MAX_CHECKPOINT_LISTS or commas > limits.MAX_CHECKPOINT_COMMAS:
+        raise _fail(f"holds {lists} lists and {commas} commas, more than a checkpoint of at "
+                    f"most {limits.MAX_PARAMS} parameters can")
+
+
 def loads(text: str) -> Checkpoint:
     """Return the checkpoint in JSON ``text``, or raise CheckpointError (see ``from_json_obj``).
 
@@ -434,8 +488,14 @@ def loads(text: str) -> Checkpoint:
     ...
     functional_gpt.checkpoint.CheckpointError: checkpoint: not valid JSON, truncated ... (line 1 ...
     """
+    return _checked(_parsed(text))
+
+
+def _parsed(text: str) -> object:
+    """The JSON data in ``text`` (its lists and values counted first), or CheckpointError."""
+    _check_counts(text)
     try:
-        obj = json.loads(text, parse_constant=_no_constants)
+        return json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as e:
         raise _fail(
             f"not valid JSON, truncated or corrupted (line {e.lineno} column {e.colno}: {e.msg})"
@@ -444,7 +504,16 @@ def loads(text: str) -> Checkpoint:
         raise _fail("not valid JSON (nested too deeply)") from None
     except ValueError as e:  # an int of more digits than Python converts (3.11+)
         raise _fail(f"holds a number it cannot read ({str(e).split(';')[0]})") from None
-    return from_json_obj(obj)
+
+
+def _checked(obj: object) -> Checkpoint:
+    """``from_json_obj(obj)``, with any error a check lacks turned into a CheckpointError."""
+    try:
+        return from_json_obj(obj)
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError, ArithmeticError, LookupError) as e:  # a check this lacks
+        raise _fail(f"cannot be read ({type(e).__name__}: {e})") from None
 
 
 # -------------------------------------------------------------------- shell

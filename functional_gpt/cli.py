@@ -24,9 +24,9 @@ exactly; ``eval`` and ``score`` judge a saved model; ``plot`` draws logs;
 ``attention`` and ``embeddings`` draw what a saved model does inside, and
 ``sample --explain`` the choice behind each sampled character.
 Exit status: 0 done, 1 bad data, checkpoint or output path, a diverged run,
-or an output that cannot be written, 2 bad arguments, 129 hung up (SIGHUP),
-130 interrupted (Ctrl-C), 141 standard output closed by its reader, 143
-terminated (SIGTERM). ``shell.py`` holds the guards: what a stop signal
+an output that cannot be written or memory that ran out, 2 bad arguments,
+129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 141 standard output closed
+by its reader, 143 terminated (SIGTERM). ``shell.py`` holds the guards: what a stop signal
 does, outputs that go away, and the output paths that are refused.
 
 >>> main(["sample", "--load", "/no/such/checkpoint.json"])
@@ -153,7 +153,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "from it, in pure Python on an immutable autodiff tape.",
         epilog=f"Without a command, 'train' is run: '{PROG} --steps 100' trains for 100 steps. "
         f"'{PROG} COMMAND --help' lists a command's options. Exit status: 0 done, 1 bad data, "
-        "checkpoint or output path, a diverged run or an output that cannot be written, "
+        "checkpoint or output path, a diverged run, an output that cannot be written or "
+        "memory that ran out, "
         "2 bad arguments, 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 141 standard output "
         "closed by its reader, 143 terminated (SIGTERM).",
     )
@@ -165,7 +166,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         description="Train a GPT as microgpt.py does, print the loss of every step, then "
         "sample names. With --save, the model is saved at the end, on Ctrl-C, SIGTERM or "
         "SIGHUP, when the output goes away, "
-        "after the last good step of a diverging run, and every --save-every steps. "
+        "as it was before a step that diverges, and every --save-every steps. "
         "--resume continues a saved run exactly where it stopped.",
     )
     train.set_defaults(may_replace={"--save": "--resume"})  # a resumed run saves over it
@@ -173,7 +174,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         train, "--resume", metavar="CKPT",
         help="continue the run saved in CKPT: its model, data, seed, schedule and optimizer "
         "state; the losses are exactly those of the run left alone. --steps may extend it, "
-        "but then the learning rate decays over the new total, unlike a run planned that long",
+        "but then the learning rate decays over the new total, unlike a run planned that long; "
+        "--lr changes the rate from the next step on",
     )
     _reads(
         train, "--data", metavar="PATH|URL",
@@ -192,7 +194,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     train.add_argument("--block-size", type=int, metavar="N",
                        help="longest context in tokens (default 16)")
     train.add_argument("--lr", type=float, metavar="RATE",
-                       help="Adam learning rate, decayed linearly to 0 (default 0.01)")
+                       help="Adam learning rate, decayed linearly to 0 (default 0.01; with "
+                       "--resume, the saved one, and a new one applies from the next step on)")
     train.add_argument("--holdout", type=int, metavar="K",
                        help="keep the last K shuffled documents out of training and report the "
                        "model's loss on them at the end (default 0)")
@@ -325,7 +328,7 @@ def _check_sampling(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 _DEFAULTS = {"steps": 1000, "seed": 42, "n_layer": 1, "n_embd": 16, "n_head": 4,
              "block_size": 16, "lr": 0.01, "holdout": 0}
-_FIXED_BY_RESUME = ("seed", "n_layer", "n_embd", "n_head", "block_size", "lr", "holdout")
+_FIXED_BY_RESUME = ("seed", "n_layer", "n_embd", "n_head", "block_size", "holdout")
 
 
 def _flag(name: str) -> str:
@@ -338,7 +341,7 @@ def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         given = [name for name in _FIXED_BY_RESUME if getattr(args, name) is not None]
         if given:
             parser.error(f"{_flag(given[0])} cannot be given with --resume: the saved run "
-                         "fixes the model, seed, learning rate and holdout")
+                         "fixes the model, seed and holdout")
     else:
         for name, value in _DEFAULTS.items():
             if getattr(args, name) is None:
@@ -352,10 +355,10 @@ def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
                 parser.error(f"{_flag(flag)} must be at least 1, got {value}")
         if args.n_embd % args.n_head:
             parser.error(f"--n-embd ({args.n_embd}) must be divisible by --n-head ({args.n_head})")
-        if not (math.isfinite(args.lr) and args.lr > 0):
-            parser.error(f"--lr must be a positive number, got {args.lr}")
         if args.holdout < 0:
             parser.error(f"--holdout must be 0 or more, got {args.holdout}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        parser.error(f"--lr must be a positive number, got {args.lr}")
     if args.save_every is not None:
         if args.save_every < 1:
             parser.error(f"--save-every must be at least 1, got {args.save_every}")
@@ -409,10 +412,11 @@ def _save(path: str, ckpt: checkpoint.Checkpoint, stops: StopSignals) -> None:
 class _Outcome(NamedTuple):
     """How a training loop ended: its last event, and what stopped it early, if anything.
 
-    ``signum`` is the first stop signal, ``diverged`` a divergence and
-    ``gone`` an output (standard output or the log) that could not be written.
-    ``unfinished`` is what still ends the terminal's live line (its last
-    state and a newline): written only after the save (``_end_live_line``).
+    ``signum`` is the first stop signal, ``diverged`` a divergence,
+    ``gone`` an output (standard output or the log) that could not be written
+    and ``out_of_memory`` a step that ran out of memory. ``unfinished`` is
+    what still ends the terminal's live line (its last state and a newline):
+    written only after the save (``_end_live_line``).
     """
 
     last: StepEvent | None
@@ -420,6 +424,7 @@ class _Outcome(NamedTuple):
     diverged: Diverged | None = None
     gone: OutputGone | None = None
     unfinished: str = ""
+    out_of_memory: bool = False
 
 
 def _steps(
@@ -443,6 +448,7 @@ def _steps(
     width = 0
     gone: OutputGone | None = None
     diverged: Diverged | None = None
+    out_of_memory = False
 
     def live(event: StepEvent, now: float) -> str:
         return live_line(event.step, steps, event.loss, now - start)
@@ -476,12 +482,14 @@ def _steps(
             pass  # the step under way is dropped; ``last`` is the last completed one
         except Diverged as e:
             diverged = e
+        except MemoryError:  # the step is dropped; ``last`` is the last completed one
+            out_of_memory = True
         except OutputGone as e:
             gone = e
     unfinished = ""
     if mode == "live" and last is not None and gone is None:
         unfinished = "\r" + live(last, time.perf_counter()).ljust(width) + "\n"
-    return _Outcome(last, stops.first, diverged, gone, unfinished)
+    return _Outcome(last, stops.first, diverged, gone, unfinished, out_of_memory)
 
 
 def _end_live_line(out: TextIO, outcome: _Outcome) -> _Outcome:
@@ -537,6 +545,7 @@ class _Setup(NamedTuple):
     steps: int
     hyper: Adam
     holdout: int
+    saved_lr: float | None = None  # a resumed run's learning rate before --lr changed it
 
 
 def _fresh(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Setup:
@@ -592,7 +601,8 @@ def _resumed(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Setu
     steps = ckpt.steps if args.steps is None else args.steps
     if steps < done:
         parser.error(f"--steps {steps} is fewer than the {done} steps {args.resume} has taken")
-    return _Setup(run, record, ckpt.seed, steps, ckpt.hyper, ckpt.holdout)
+    hyper = ckpt.hyper if args.lr is None else ckpt.hyper._replace(lr=args.lr)
+    return _Setup(run, record, ckpt.seed, steps, hyper, ckpt.holdout, ckpt.hyper.lr)
 
 
 def _evaluation_line(label: str, result: Evaluation) -> str:
@@ -652,6 +662,10 @@ def _train(
     if not args.quiet:
         if args.resume:
             print(f"resuming {args.resume} after step {done} of {steps}", file=out)
+            if args.lr is not None:
+                print(f"--lr {setup.hyper.lr:g} from step {done + 1} on, instead of the saved "
+                      f"{setup.saved_lr:g}: the run now differs from the one left alone",
+                      file=out)
         if trimmed:
             print(f"--log-json {args.log_json}: cut {trimmed} records after step {done} "
                   "(steps the checkpoint does not hold, or a torn last line)", file=out)
@@ -688,6 +702,8 @@ def _train(
             except OSError:
                 pass  # its failure was reported as the run's outcome
     elapsed = time.perf_counter() - start
+    if outcome.out_of_memory:
+        gc.collect()  # the failed step's tape, held by cycles through its traceback, goes
     state = run.state if outcome.last is None else outcome.last.state
     if outcome.diverged is not None:
         state = outcome.diverged.last_good
@@ -716,10 +732,10 @@ def _report(
     saved = f"; saved it to {args.save}" if args.save else ""
     after = f"after step {state.adam.step} of {steps}{saved}"
     if outcome.diverged is not None:
-        bad = outcome.diverged
-        _error(f"training diverged at step {bad.step} of {steps} ({bad.reason}); "
-               f"the last good step is {state.adam.step}{saved}. Try a smaller --lr "
-               f"(this run's is {ending.lr:g})")
+        _error(_diverged_message(args, outcome.diverged, steps, ending, saved))
+        return 1
+    if outcome.out_of_memory:
+        _error(f"{_OUT_OF_MEMORY}; stopped {after}")
         return 1
     if stops.first is not None:  # also when it came during the final save
         if outcome.gone is not None:  # a hung-up terminal fails too: the signal says why
@@ -745,6 +761,33 @@ def _report(
         stream = sample_stream(state.tape, config, run.tokenizer, run.rng, args.temperature)
         _print_names((name for _, name in islice(stream, args.samples)), args.quiet, out)
     return 0
+
+
+def _diverged_message(
+    args: argparse.Namespace, bad: Diverged, steps: int, ending: _Ending, saved: str
+) -> str:
+    """What a diverged run says: where, why, what was saved, and advice the program accepts.
+
+    ``last_good`` is called good only when a step of this run made it; a
+    resumed run that fails at once says the checkpoint's weights could not take
+    a step. A smaller ``--lr`` is advised where it could help (``train --lr``
+    and ``train --resume --lr`` both take it); where the weights' own loss is
+    not finite, no learning rate continues them, and the advice is to train
+    again.
+    """
+    kept = bad.last_good.adam.step
+    where = f"training diverged at step {bad.step} of {steps} ({bad.reason})"
+    smaller = f"a smaller --lr (this run's is {ending.lr:g})"
+    if args.resume and kept == ending.done:  # the checkpoint's own weights failed
+        head = f"{where}: the weights of {args.resume} (step {kept}) could not take a step{saved}"
+        if bad.loss_fails:
+            return (f"{head}. Their loss is not finite, so no learning rate continues them: "
+                    f"train again from the start (without --resume) with {smaller}")
+        return f"{head}. Resume it with {smaller}"
+    if bad.loss_fails:
+        return (f"{where}; the weights of step {kept} are finite but their loss is not{saved}. "
+                f"Train again with {smaller}")
+    return f"{where}; the last good step is {kept}{saved}. Try {smaller}"
 
 
 def _print_names(names: Iterable[str], quiet: bool, out: TextIO) -> None:
@@ -984,6 +1027,18 @@ def _run(argv: Sequence[str], out: TextIO, stops: StopSignals) -> int:
     args = top.parse_args(_with_command(argv))
     parser = parsers[args.command]
     _guard_files(args)
+    try:
+        return _dispatch(parser, args, out, stops)
+    except T.NonFiniteError as e:  # weights within the limit, yet a probability underflows
+        model_of = getattr(args, "load", None) or "the model"
+        raise _Fail(f"{model_of}: the model's forward pass is not finite ({e}): its weights "
+                    "are too large") from None
+
+
+def _dispatch(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO, stops: StopSignals
+) -> int:
+    """Run the parsed command."""
     if args.command == "sample":
         return _sample(parser, args, out)
     if args.command == "plot":
@@ -1023,12 +1078,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (_Fail, datasets.DataError, checkpoint.CheckpointError, plot.PlotError) as e:
         _error(str(e))
         return 1
-    except T.NonFiniteError as e:
-        _error(f"the model's forward pass is not finite ({e}): its weights overflow")
-        return 1
     except OutputGone as e:
         return _output_gone(e)
     except Stopped as e:
         _settle(out)
         _say(f"{PROG}: {stop_words(e.signum)}")
         return signal_status(e.signum)
+    except MemoryError:
+        _error(_OUT_OF_MEMORY)
+        return 1
+
+
+_OUT_OF_MEMORY = ("out of memory: the files, model or number of samples are too large for the "
+                  "memory this process may use")

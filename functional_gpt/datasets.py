@@ -32,9 +32,10 @@ import zlib
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import IO, Any, BinaryIO, NamedTuple
 
 from . import limits
+from . import tokenizer as tk
 
 __all__ = [
     "DataError",
@@ -259,6 +260,41 @@ def _remove_stray_parts(folder: Path) -> None:
                 pass
 
 
+def _check_url(url: str, parts: urllib.parse.SplitResult) -> None:
+    """DataError unless ``url`` is an http(s) URL naming a host, without a user name."""
+    if parts.scheme.lower() not in ("http", "https"):
+        raise DataError(f"cannot download {url}: only http:// and https:// URLs are supported")
+    if "@" in parts.netloc:
+        raise DataError(f"cannot download {url}: it holds a user name or password (before '@'), "
+                        "which downloads do not send: download the file yourself and give "
+                        "its path")
+    try:
+        parts.port  # noqa: B018 (read for its check: a port that is not a number)
+    except ValueError as e:
+        raise DataError(f"cannot download {url}: not a valid URL ({e})") from None
+    if not parts.hostname:
+        raise DataError(f"cannot download {url}: the URL names no host (expected "
+                        f"{parts.scheme.lower()}://HOST/PATH)")
+
+
+class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """urllib's redirects, refusing (with a DataError naming it) any target but http(s)."""
+
+    def http_error_302(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                       headers: http.client.HTTPMessage) -> Any:
+        target = headers.get("Location") or headers.get("URI")
+        if target is not None:
+            full = urllib.parse.urljoin(req.full_url, target)
+            scheme = urllib.parse.urlsplit(full).scheme.lower()
+            if scheme not in ("http", "https"):
+                raise DataError(f"cannot download {req.full_url}: the server redirects to "
+                                f"{scheme}:// ({full[:200]}); only http:// and https:// "
+                                "redirects are followed")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
 def fetch_url(
     url: str, cache_dir: str | os.PathLike[str] | None = None,
     timeout: float = limits.DOWNLOAD_TIMEOUT, deadline: float = limits.DOWNLOAD_DEADLINE,
@@ -277,7 +313,8 @@ def fetch_url(
     ``deadline`` seconds, or a body (after decoding) over ``max_bytes``, are
     each a ``DataError``. A gzip- or deflate-encoded body is decoded; an HTML
     page, another encoding, HTTP errors, redirect loops, truncated bodies and
-    network failures are ``DataError`` too.
+    network failures are ``DataError`` too, as are a URL that names no host or
+    holds a user name or password, and a redirect to anything but http(s).
 
     >>> fetch_url("ftp://example.com/names.txt")
     Traceback (most recent call last):
@@ -287,13 +324,16 @@ def fetch_url(
     Traceback (most recent call last):
     ...
     functional_gpt.datasets.DataError: cannot download http://[::1: not a valid URL (...
+    >>> fetch_url("http://")
+    Traceback (most recent call last):
+    ...
+    functional_gpt.datasets.DataError: cannot download http://: the URL names no host (expected ...
     """
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError as e:
         raise DataError(f"cannot download {url}: not a valid URL ({e})") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise DataError(f"cannot download {url}: only http:// and https:// URLs are supported")
+    _check_url(url, parts)
     folder = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
     target = folder / _cache_name(url)
     if target.is_file():
@@ -382,10 +422,14 @@ def _download(url: str, out: BinaryIO, bounds: _Limits) -> None:
         url, headers={"User-Agent": "functional_gpt", "Accept-Encoding": "gzip"}
     )
     timeout = bounds.timeout
+    opener = urllib.request.build_opener(_HttpRedirectsOnly)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             _copy_body(url, response, out, bounds)
     except urllib.error.HTTPError as e:
+        if 300 <= e.code < 400 and not (e.headers.get("Location") or e.headers.get("URI")):
+            raise DataError(f"cannot download {url}: the server answered HTTP {e.code} "
+                            f"{e.reason} without saying where to go") from None
         if 300 <= e.code < 400:
             raise DataError(f"cannot download {url}: too many redirects or a redirect loop "
                             f"(HTTP {e.code})") from None
@@ -411,13 +455,15 @@ def load_docs(source: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
 
     An http(s) URL is downloaded once into the cache (see ``fetch_url``);
     anything else that is not a URL is read as a local file (see ``read_text``).
+    A document holding a character that is not printable (a tab, a control
+    character: see ``tokenizer.unprintable_chars``) is refused, naming it.
 
     >>> load_docs()[:2]
     ('emma', 'liam')
     >>> load_docs("s3://bucket/names.txt")
     Traceback (most recent call last):
     ...
-    functional_gpt.datasets.DataError: unsupported URL scheme in s3://bucket/names.txt: use ...
+    functional_gpt.datasets.DataError: unsupported URL scheme in s3://bucket/names.txt: give ...
     """
     if source is None:
         text = bundled_names()
@@ -425,13 +471,19 @@ def load_docs(source: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
         assert isinstance(source, str)
         if not source.lower().startswith(("http://", "https://")):
             raise DataError(
-                f"unsupported URL scheme in {source}: use http(s)://, a local path, "
-                "or None for the bundled names"
+                f"unsupported URL scheme in {source}: give an http(s):// URL or a local path, "
+                "or leave it out for the bundled names"
             )
         text = read_text(fetch_url(source))
     else:
         text = read_text(source)
     docs = parse_docs(text)
+    where = source or "the bundled names"
     if not docs:
-        raise DataError(f"no documents in {source or 'the bundled names'}")
+        raise DataError(f"no documents in {where}")
+    if not "".join(docs).isprintable():  # a vocabulary holds printable characters only
+        n, doc = next((n, d) for n, d in enumerate(docs, 1) if not d.isprintable())
+        bad = ", ".join(map(repr, tk.unprintable_chars(doc)))
+        raise DataError(f"{where}: document {n} ({doc[:40]!r}) holds {bad}: a document is one "
+                        "line of printable characters (no tabs or control characters)")
     return docs

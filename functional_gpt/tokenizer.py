@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-__all__ = ["Tokenizer", "build", "encode", "decode", "doc_tokens"]
+__all__ = ["Tokenizer", "build", "encode", "decode", "doc_tokens", "unprintable_chars"]
 
 
 class Tokenizer(NamedTuple):
@@ -128,3 +128,21 @@ def doc_tokens(tok: Tokenizer, doc: str) -> tuple[int, ...]:
     (2, 1, 0, 2)
     """
     return (tok.bos, *encode(tok, doc), tok.bos)
+
+
+def unprintable_chars(text: str) -> tuple[str, ...]:
+    """Return the distinct characters of ``text`` a vocabulary may not hold, in sorted order.
+
+    A vocabulary holds printable characters only (``str.isprintable``: a space
+    is one, a newline, tab, escape or line separator is not), so that every
+    name the model spells prints as one line and cannot move the cursor.
+    Reading a data file or a checkpoint refuses any other character.
+
+    >>> unprintable_chars("anne marie")
+    ()
+    >>> unprintable_chars("a\\tb\\nc\\x1b")
+    ('\\t', '\\n', '\\x1b')
+    """
+    if text.isprintable():  # the common case, in one C-level pass
+        return ()
+    return tuple(sorted({c for c in text if not c.isprintable()}))

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from toolz import accumulate, drop
 
-from . import model
+from . import limits, model
 from . import rng as R
 from . import tape as T
 from . import tokenizer as tk
@@ -160,22 +160,39 @@ def train_step(
 
 
 class Diverged(ValueError):
-    """Training stopped because step ``step`` produced a loss or parameter that is not finite.
+    """Training stopped: step ``step`` made a loss or weight that is not finite, or too large.
 
     ``last_good`` is the state after the step before it, untouched by the
-    failed step; ``reason`` is what the tape refused.
+    failed step; ``reason`` is what the tape refused. ``loss_fails`` says
+    whether the loss of ``last_good`` itself on the step's document is not
+    finite: then no learning rate would have taken the step.
 
     >>> from functional_gpt import rng as R
     >>> _, s0 = init_state(R.seed(0), Config(vocab_size=3, n_embd=4, n_head=2, block_size=4))
-    >>> list(training(s0, [(2, 0, 1, 2)], steps=30, hyper=Adam(lr=1e6)))
+    >>> list(training(s0, [(2, 0, 1, 2)], steps=30, hyper=Adam(lr=1e5)))
     Traceback (most recent call last):
     ...
     functional_gpt.train.Diverged: step 2: cross_entropy: probability of target 0 underflows to 0
+    >>> list(training(s0, [(2, 0, 1, 2)], steps=30, hyper=Adam(lr=1e7)))
+    Traceback (most recent call last):
+    ...
+    functional_gpt.train.Diverged: step 1: a weight grew beyond the limit of 1e+06
     """
 
-    def __init__(self, step: int, reason: str, last_good: TrainState) -> None:
+    def __init__(self, step: int, reason: str, last_good: TrainState,
+                 loss_fails: bool = False) -> None:
         super().__init__(f"step {step}: {reason}")
         self.step, self.reason, self.last_good = step, reason, last_good
+        self.loss_fails = loss_fails
+
+
+def _loss_fails(state: TrainState, tokens: Sequence[int], ops: Ops) -> bool:
+    """Whether the loss of ``state`` on ``tokens`` (or its gradient) is not finite."""
+    try:
+        loss_and_grads(state, tokens, ops)
+    except T.NonFiniteError:
+        return True
+    return False
 
 
 def split_holdout(
@@ -208,8 +225,10 @@ def training(
     decayed rate ``hyper.lr * (1 - s / steps)``; a state saved after step
     ``s`` resumes where it stopped. The stream is a fold (``toolz.accumulate``)
     of ``train_step`` over the step numbers. A step whose loss or parameters
-    would not be finite ends the stream with ``Diverged``, carrying the last
-    good state. ``ops`` are the model's layers, as for ``train_step``.
+    would not be finite, or would make a weight larger in size than
+    ``limits.MAX_WEIGHT`` (which a checkpoint may not hold), ends the stream
+    with ``Diverged``, carrying the last good state. ``ops`` are the model's
+    layers, as for ``train_step``.
 
     >>> from functional_gpt import rng as R
     >>> _, s0 = init_state(R.seed(0), Config(vocab_size=3, n_embd=4, n_head=2, block_size=4))
@@ -221,12 +240,19 @@ def training(
     if steps < 1:
         raise ValueError(f"training: steps must be at least 1, got {steps}")
 
+    bound = limits.MAX_WEIGHT
+
     def step(event: StepEvent, s: int) -> StepEvent:
         lr = linear_decay(hyper.lr, s, steps)
+        doc = docs[s % len(docs)]
         try:
-            new_state, loss = train_step(event.state, docs[s % len(docs)], lr, hyper, ops)
+            new_state, loss = train_step(event.state, doc, lr, hyper, ops)
         except T.NonFiniteError as e:
-            raise Diverged(s + 1, str(e), event.state) from None
+            raise Diverged(s + 1, str(e), event.state,
+                           _loss_fails(event.state, doc, ops)) from None
+        params = param_values(new_state)
+        if max(params) > bound or min(params) < -bound:  # as a checkpoint could not hold it
+            raise Diverged(s + 1, f"a weight grew beyond the limit of {bound:g}", event.state)
         return StepEvent(s + 1, loss, lr, new_state)
 
     start = StepEvent(state.adam.step, float("nan"), float("nan"), state)

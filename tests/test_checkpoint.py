@@ -19,6 +19,7 @@ from functional_gpt import rng as R
 from functional_gpt import tape as T
 from functional_gpt import tokenizer as tk
 from functional_gpt.datasets import DataSource
+from functional_gpt.limits import MAX_WEIGHT
 from functional_gpt.model import Config
 from functional_gpt.optim import Adam, AdamState
 from functional_gpt.train import TrainState, init_state, train_step
@@ -30,6 +31,10 @@ finite = st.floats(allow_nan=False, allow_infinity=False)
 nonneg = st.floats(min_value=0.0, allow_nan=False, allow_infinity=False)
 # Any character that can be written as UTF-8 (not a lone surrogate).
 chars_utf8 = st.characters().filter(lambda c: not 0xD800 <= ord(c) <= 0xDFFF)
+# A vocabulary's characters: printable ones (tokenizer.unprintable_chars).
+printable = chars_utf8.filter(str.isprintable)
+# A weight: any finite float within the limit a checkpoint holds.
+weights = st.floats(min_value=-MAX_WEIGHT, max_value=MAX_WEIGHT)
 
 
 def _count(cfg: Config) -> int:
@@ -40,7 +45,7 @@ def _count(cfg: Config) -> int:
 
 @st.composite
 def checkpoints(draw: st.DrawFn) -> C.Checkpoint:
-    chars = "".join(sorted(draw(st.sets(chars_utf8, min_size=1, max_size=4))))
+    chars = "".join(sorted(draw(st.sets(printable, min_size=1, max_size=4))))
     tok = tk.Tokenizer(chars)
     n_head = draw(st.integers(1, 2))
     cfg = Config(
@@ -51,7 +56,7 @@ def checkpoints(draw: st.DrawFn) -> C.Checkpoint:
         block_size=draw(st.integers(1, 3)),
     )
     n = _count(cfg)
-    values = draw(st.lists(finite, min_size=n, max_size=n))
+    values = draw(st.lists(weights, min_size=n, max_size=n))
     m = draw(st.lists(finite, min_size=n, max_size=n))
     v = draw(st.lists(nonneg, min_size=n, max_size=n))
     steps = draw(st.integers(1, 10**6))
@@ -218,6 +223,13 @@ FAULTS = [
     ("vocab", ["ab", "b", "n", "o"], "single characters"),
     ("vocab", "abno", "single characters"),
     ("vocab", DEL, "missing field 'vocab'"),
+    ("vocab", ["\n", "a", "b", "n"], "printable characters only"),
+    ("vocab", ["\t", "a", "b", "n"], "printable characters only"),
+    ("params/wpe/0/1", 10**400, "integer of 401 digits, too large for a float"),
+    ("params/wpe/0/1", -1e7, "larger than the limit of 1e+06"),
+    ("params/wpe/0/1", 1e154, "larger than the limit of 1e+06"),
+    ("optimizer/lr", 10**400, "too large for a float"),
+    ("rng/gauss_next", 10**400, "too large for a float"),
     ("seed", "42", "wrong type"),
     ("steps", DEL, "missing field 'steps'"),
     ("steps", 0, "not within"),
@@ -312,6 +324,11 @@ def test_to_json_obj_refuses_inconsistent_checkpoints():
     short = state._replace(adam=AdamState((0.0,), (0.0,), 0))
     with pytest.raises(C.CheckpointError, match="parameters"):
         C.to_json_obj(C.Checkpoint(short, tok, 0, rng, 5))
+    big = state._replace(tape=T.leaves([2 * MAX_WEIGHT] * len(state.tape)))
+    with pytest.raises(C.CheckpointError, match="larger than the limit"):
+        C.to_json_obj(C.Checkpoint(big, tok, 0, rng, 5))
+    with pytest.raises(C.CheckpointError, match="printable"):
+        C.to_json_obj(C.Checkpoint(state, tk.Tokenizer("a\n"), 0, rng, 5))
 
 
 @pytest.mark.parametrize(
@@ -365,3 +382,17 @@ def test_a_version_1_file_still_loads() -> None:
     again = C.loads(C.dumps(ckpt))
     assert json.loads(C.dumps(ckpt))["version"] == 2
     assert_same(ckpt, again)
+
+
+def test_more_lists_or_values_than_any_checkpoint_holds_are_refused_before_parsing():
+    from functional_gpt import limits
+
+    lists = "[" + ",".join(["[]"] * limits.MAX_CHECKPOINT_LISTS) + "]"
+    with pytest.raises(C.CheckpointError, match="lists .* more than a checkpoint of at most"):
+        C.loads(lists)
+    numbers = "[" + "0," * (limits.MAX_CHECKPOINT_COMMAS + 1) + "0]"
+    with pytest.raises(C.CheckpointError, match="commas, more than a checkpoint"):
+        C.loads(numbers)
+    # Just under the bounds, the text is parsed (and refused for what it is).
+    with pytest.raises(C.CheckpointError, match="not a functional-gpt checkpoint"):
+        C.loads("[" + ",".join(["[]"] * (limits.MAX_CHECKPOINT_LISTS - 1)) + "]")

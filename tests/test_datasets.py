@@ -263,9 +263,11 @@ def test_silent_server_times_out(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("url", ["ftp://host/x.txt", "http://", "file:///etc/passwd"])
-def test_only_http_urls_are_fetched(url: str, tmp_path: Path) -> None:
-    with pytest.raises(D.DataError, match="only http"):
+@pytest.mark.parametrize("url, words", [("ftp://host/x.txt", "only http"),
+                                        ("file:///etc/passwd", "only http"),
+                                        ("http://", "names no host")])
+def test_only_http_urls_with_a_host_are_fetched(url: str, words: str, tmp_path: Path) -> None:
+    with pytest.raises(D.DataError, match=words):
         D.fetch_url(url, tmp_path)
 
 
@@ -313,3 +315,31 @@ def test_build_script_reproduces_the_bundled_file(tmp_path: Path) -> None:
         capture_output=True,
     )
     assert out.read_text(encoding="utf-8") == D.bundled_names()
+
+
+@given(st.lists(st.text(min_size=1, max_size=6).map(str.strip).filter(bool), min_size=1,
+                max_size=6))
+def test_load_docs_takes_printable_documents_and_refuses_the_rest(docs: list[str]) -> None:
+    # what training builds a vocabulary from is what a checkpoint's vocabulary may hold
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "docs.txt"
+        path.write_text("\n".join(docs) + "\n", encoding="utf-8", errors="surrogatepass")
+        try:
+            text = D.read_text(path)
+        except D.DataError:
+            return  # not UTF-8 (a lone surrogate)
+        expected = D.parse_docs(text)
+        if all(d.isprintable() for d in expected):
+            assert D.load_docs(path) == expected
+        else:
+            first = next(n for n, d in enumerate(expected, 1) if not d.isprintable())
+            with pytest.raises(D.DataError, match=f"document {first} .* printable"):
+                D.load_docs(path)
+
+
+def test_a_tab_inside_a_document_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, b"ann\n\nbob\tsmith\n")
+    with pytest.raises(D.DataError, match=r"document 2 \('bob\\tsmith'\) holds '\\t'"):
+        D.load_docs(path)

@@ -26,14 +26,16 @@ NAMES = b"emma\nolivia\nava\n"
 
 
 class Hostile:
-    """A server in a thread; ``sent`` counts the body bytes it has written."""
+    """A server in a thread; ``sent`` counts the body bytes it wrote, ``requests`` the GETs."""
 
     def __init__(self) -> None:
         self.sent = 0
+        self.requests = 0
         hostile = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                hostile.requests += 1
                 try:
                     self.serve(self.path)
                 except (BrokenPipeError, ConnectionResetError):
@@ -77,6 +79,15 @@ class Hostile:
                 elif path == "/sniffed":
                     self.body(b"\n<!DOCTYPE html>\n<html><body>emma</body></html>\n",
                               **{"Content-Type": "text/plain"})
+                elif path.startswith("/to/"):  # a redirect to what follows /to/
+                    self.send_response(302)
+                    self.send_header("Location", path.removeprefix("/to/"))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif path == "/nowhere":  # a redirect that says not where to
+                    self.send_response(302)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                 elif path == "/loop":
                     self.send_response(302)
                     self.send_header("Location", "/loop")
@@ -176,3 +187,48 @@ def test_sigterm_during_a_download_leaves_no_part_file(server, tmp_path):
     assert proc.returncode == 143, err
     assert err.strip() == "functional-gpt: terminated (SIGTERM)"
     assert cached(cache) == []
+
+
+@pytest.mark.parametrize("target, scheme", [
+    ("ftp://127.0.0.1/names.txt", "ftp"),
+    ("file:///etc/hostname", "file"),
+    ("gopher://127.0.0.1/names", "gopher"),
+])
+def test_a_redirect_to_anything_but_http_is_refused_naming_its_scheme(server, tmp_path, target,
+                                                                      scheme):
+    with pytest.raises(D.DataError) as info:
+        D.fetch_url(server.url("/to/" + target), tmp_path)
+    message = str(info.value)
+    assert f"redirects to {scheme}://" in message and target in message, message
+    assert "loop" not in message and "offline" not in message
+    assert cached(tmp_path) == []
+
+
+def test_a_redirect_to_http_is_followed(server, tmp_path):
+    path = D.fetch_url(server.url("/to/" + server.url("/names.txt")), tmp_path)
+    assert path.read_bytes() == NAMES
+
+
+def test_a_redirect_without_a_location_is_not_called_a_loop(server, tmp_path):
+    with pytest.raises(D.DataError, match="HTTP 302 .* without saying where to go"):
+        D.fetch_url(server.url("/nowhere"), tmp_path)
+
+
+@pytest.mark.parametrize("url, words", [
+    ("http://", "the URL names no host"),
+    ("https:///names.txt", "the URL names no host"),
+    ("http://:8080/names.txt", "the URL names no host"),
+    ("http://127.0.0.1:port/names.txt", "not a valid URL"),
+])
+def test_urls_without_a_host_say_so(tmp_path, url, words):
+    with pytest.raises(D.DataError, match=words):
+        D.fetch_url(url, tmp_path)
+
+
+def test_a_url_with_a_password_says_so_before_any_connection(server, tmp_path):
+    url = server.url("/names.txt").replace("http://", "http://ann:secret@")
+    with pytest.raises(D.DataError) as info:
+        D.fetch_url(url, tmp_path)
+    assert "user name or password" in str(info.value)
+    assert "offline" not in str(info.value) and "Name or service" not in str(info.value)
+    assert server.requests == 0 and cached(tmp_path) == []

@@ -227,7 +227,10 @@ def test_divergence_is_one_line_exit_1_and_saves_the_last_good_step(work, tmp_pa
     bad_step = int(line.split("diverged at step ")[1].split()[0])
     saved = C.load(ckpt)
     assert saved.state.adam.step == bad_step - 1
-    assert f"the last good step is {bad_step - 1}; saved it to {ckpt}" in line
+    kept = bad_step - 1  # good, or (as at this rate) finite weights whose loss is not finite
+    assert (f"the last good step is {kept}; saved it to {ckpt}" in line
+            or f"the weights of step {kept} are finite but their loss is not; saved it to {ckpt}"
+            in line), line
     assert "inference" not in proc.stdout
 
 
@@ -364,4 +367,4 @@ def test_weights_that_overflow_give_one_line_not_a_traceback(work, tmp_path, com
     obj["params"]["wte"] = [[1e308] * len(row) for row in obj["params"]["wte"]]
     ckpt.write_text(json.dumps(obj))
     proc = run(command[0], "--load", str(ckpt), *command[1:], cwd=work)
-    one_error_line(proc, 1, ERROR, "not finite", "overflow")
+    one_error_line(proc, 1, ERROR, "larger than the limit", "overflow", str(ckpt))
