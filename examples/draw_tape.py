@@ -22,9 +22,9 @@ from functional_gpt import graph, repl
 def loss(tape: T.Tape, ids: tuple[int, ...]) -> tuple[T.Tape, int]:
     """softmax weights over two logits mix two values; then the loss of picking class 0."""
     q, k0, k1, v0, v1 = ids
-    tape, (s0, s1) = L.scaled_dots(tape, [q], [[k0], [k1]], 0.5)
-    tape, (w0, w1) = L.softmax(tape, [s0, s1])
-    tape, mixed = T.dot(tape, [w0, w1], [v0, v1])
+    tape, logits = L.scaled_dots(tape, [q], [[k0], [k1]], 0.5)
+    tape, weights = L.softmax(tape, logits)  # a Run of ids, as layers hand them out
+    tape, mixed = T.dot(tape, weights, [v0, v1])
     return L.cross_entropy(tape, [mixed, q], 0)
 
 

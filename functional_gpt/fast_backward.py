@@ -16,8 +16,12 @@ the same additions in the same order, faster:
   3.10 the common ids' column sums in C where the order cannot differ; from 3.11 on a function
   compiled per block shape, one line ``adjoint[i] += l * g`` per input.
 
-``tests/test_backward.py`` checks ``backward_as_tuple`` against ``tape.backward_spec`` bit for
-bit on random tapes (Blocks, repeated and shared ids included) and on a real training tape.
+It reads a Block's members a run at a time: ``tape_storage.push_many`` stores members only as
+runs ``0, 1, ...`` that read nothing of their own run (any other member it stores unfolded), and
+the layers push only such runs (``push_trusted``). ``tests/test_backward.py`` checks
+``backward_as_tuple`` against ``tape.backward_spec`` bit for bit on random tapes built from
+everything the public API accepts (Blocks, repeated and shared ids, members alone, out of order
+or reading earlier members) and on a real training tape.
 
 >>> from functional_gpt import tape as T
 >>> tape, (x, y) = T.map_tape(T.new(), [3.0, 4.0], T.var)
@@ -30,24 +34,27 @@ from __future__ import annotations
 
 import builtins
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import chain, compress, count, repeat
+from math import isfinite as _isfinite
 from operator import add as _add
 from operator import itemgetter
 from operator import mul as _mul
-from typing import Any
+from typing import Any, TypeVar
 
 from .exact_folds import WRITTEN_OUT_MAX
-from .tape_storage import Block, Run, Tape, entries, op_value
+from .tape_storage import Block, NonFiniteError, Run, Tape, entries, node_tuple, op_value
 
 __all__ = [
     "backward_as_tuple",
+    "finite_adjoints",
     "loop_block_hand_over",
     "block_hand_over",
     "written_out_block_hand_over",
 ]
 
+A = TypeVar("A", bound=Sequence[float])  # a tuple or a pvector of adjoints
 _inputs_of = itemgetter(1)  # an entry -> its inputs (or its Block), for a C-level scan
 
 
@@ -86,7 +93,39 @@ def backward_as_tuple(tape: Tape, root: int) -> tuple[float, ...]:
                 for j, local in zip(inputs, local_grads):
                     adjoint[j] += local * g
             i -= 1
-    return tuple(adjoint)
+    return finite_adjoints(tape, tuple(adjoint))
+
+
+def finite_adjoints(tape: Tape, adjoints: A) -> A:
+    """Return ``adjoints`` (one gradient per node of ``tape``) if every one is finite; else
+    raise ``NonFiniteError`` naming the node whose gradient overflowed.
+
+    A gradient past 1e308 is ``inf``, and ``inf`` times a local gradient of 0
+    is ``nan``: numbers that would look like answers. Both backward passes end
+    here instead, as the forward pass does on an overflow. The node named is
+    the last one (the first the fold reaches) whose gradient is not finite:
+    every node after it handed over finite numbers, whose sum overflowed.
+
+    >>> from functional_gpt import tape as T
+    >>> tape, x = T.var(T.new(), -1.0)
+    >>> tape, r = T.relu(tape, x)                  # 0.0, and its local gradient is 0
+    >>> tape, y = T.scale(tape, r, 1e200)
+    >>> tape, z = T.scale(tape, y, 1e200)          # d z / d r = 1e400: past 1e308
+    >>> finite_adjoints(tape, (1.0, 2.0, 3.0, 4.0))
+    (1.0, 2.0, 3.0, 4.0)
+    >>> T.backward(tape, z)
+    Traceback (most recent call last):
+    ...
+    functional_gpt.tape_storage.NonFiniteError: backward: the gradient of node 1 (relu) ...
+    """
+    if _isfinite(builtins.sum(adjoints)):  # one C-level pass: finite only if every one is
+        return adjoints
+    bad = [i for i, g in enumerate(adjoints) if not _isfinite(g)]  # local
+    if not bad:  # every one finite: only their sum overflowed
+        return adjoints
+    i = bad[-1]
+    raise NonFiniteError(f"backward: the gradient of node {i} ({node_tuple(tape, i)[3]}) "
+                         f"overflows: d(root)/d(node {i}) is {adjoints[i]!r}, past 1e308")
 
 
 def loop_block_hand_over(adjoint: list[float], block: Block, first: int, last: int) -> None:

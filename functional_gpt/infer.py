@@ -80,7 +80,7 @@ def _attention(
 
 
 def _cross_entropy(state: None, logits: Sequence[float], target: int) -> tuple[None, float]:
-    return state, L.cross_entropy_value(L.softmax_values(logits), target)
+    return state, L.cross_entropy_value(L.softmax_values(logits), target, logits)
 
 
 FLOAT_OPS = Ops(_add, _rmsnorm, _linear, _relu, _attention, _cross_entropy)

@@ -148,20 +148,45 @@ def relu_values(xs: Iterable[float]) -> tuple[float, ...]:
     return tuple([x if x > 0.0 else 0.0 for x in xs])
 
 
-def cross_entropy_value(probs: Sequence[float], target: int) -> float:
-    """Return ``-log probs[target]``, or ValueError when that probability underflows to 0.
+def cross_entropy_value(
+    probs: Sequence[float], target: int, logits: Sequence[float] | None = None
+) -> float:
+    """Return ``-log probs[target]``: the loss of ``target`` under the softmax ``probs`` of
+    ``logits``.
+
+    Where that probability is a normal float this is microgpt.py's float
+    operation, ``-log(p)``, bit for bit. Below 2**-1022 a probability is a
+    subnormal and has lost digits (``e**-740`` keeps about 3), so ``-log(p)``
+    would be off in the third digit; there, given the ``logits``, the loss is
+    computed in the accurate form ``log(sum_j e**(x_j - max)) - (x_target -
+    max)`` instead (without them, such a probability is refused). A
+    probability that underflows to 0 is refused with ``NonFiniteError``, as
+    before: the model is that sure of a wrong answer.
 
     >>> cross_entropy_value((0.5, 0.5), 1) == -math.log(0.5)
     True
+    >>> logits = (0.0, -740.0)                      # p = e**-740: a subnormal
+    >>> -math.log(softmax_values(logits)[1]), cross_entropy_value(softmax_values(logits), 1, logits)
+    (739.9974..., 740.0)
     >>> cross_entropy_value((1.0, 0.0), 1)
     Traceback (most recent call last):
     ...
     functional_gpt.tape_storage.NonFiniteError: cross_entropy: probability of target 1 ...
     """
     p = probs[target]
+    if p >= _MIN_NORMAL:
+        return math.log(p) * -1
     if p <= 0.0:
         raise T.NonFiniteError(f"cross_entropy: probability of target {target} underflows to 0")
-    return math.log(p) * -1
+    if logits is None:
+        raise T.NonFiniteError(f"cross_entropy: probability of target {target} is subnormal, "
+                               f"{p!r}; pass the logits for an accurate loss")
+    top = max(logits)
+    total = _fold_sum([_exp(x - top) for x in logits])  # as softmax_values sums them
+    return math.log(total) - (logits[target] - top)
+
+
+_MIN_NORMAL = 2.0**-1022  # the smallest normal float: below it a probability loses digits
 
 
 # ----------------------------------------------------------------- tape layers
@@ -196,7 +221,7 @@ def linear(
     ...
     ValueError: linear: 1 biases for 2 rows
     """
-    x = x if type(x) is Run else tuple(x)
+    x = x if type(x) is Run else T.node_ids("linear", x)
     xv = T.op_values(tape, "linear", x)
     n = len(x)
     rows: Sequence[tuple[int, ...]]
@@ -206,7 +231,7 @@ def linear(
             raise ValueError(f"linear: row of {len(w[0])} weights for an input of {n}")
         wvs = T.matrix_values(tape, "linear", rows)
     else:
-        rows = [row if type(row) is Run else tuple(row) for row in w]
+        rows = [row if type(row) is Run else T.node_ids("linear", row) for row in w]
         wvs = T.matrix_values(tape, "linear", rows)
         if wvs and set(map(len, wvs)) != {n}:
             bad = next(len(wv) for wv in wvs if len(wv) != n)
@@ -216,7 +241,7 @@ def linear(
         # weights). Every row is as long as x (checked above), so the block is well formed: push
         # it unchecked.
         block = Block(tuple(rows), xv, x, tuple(wvs))
-        return T.push_many(tape, T.block_nodes("dot", dot_values(xv, wvs), block))
+        return T.push_trusted(tape, T.block_nodes("dot", dot_values(xv, wvs), block))
     return _linear_with_bias(tape, x, xv, rows, wvs, bias)
 
 
@@ -225,7 +250,7 @@ def _linear_with_bias(
     wvs: Sequence[tuple[float, ...]], bias: Sequence[int],
 ) -> tuple[Tape, tuple[int, ...]]:
     """``linear``'s nodes ``w_k . x + b_k``, with rows and values already read and checked."""
-    bias = tuple(bias)
+    bias = T.node_ids("linear", bias)
     if len(bias) != len(rows):
         raise ValueError(f"linear: {len(bias)} biases for {len(rows)} rows")
     bv = T.op_values(tape, "linear", bias)
@@ -234,7 +259,7 @@ def _linear_with_bias(
     # the order that T.add then T.dot's nodes would, so sums over repeated ids round alike.
     block = Block(tuple([(b,) + row for b, row in zip(bias, rows)]), (1.0,) + xv, x, tuple(wvs))
     values = tuple([d + b for d, b in zip(dot_values(xv, wvs), bv)])  # as T.add adds
-    return T.push_many(tape, T.block_nodes("dot_add", values, block))
+    return T.push_trusted(tape, T.block_nodes("dot_add", values, block))
 
 
 def _dot_add_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[T.Local, ...]]:
@@ -262,18 +287,19 @@ def scaled_dots(
     >>> T.data(tape, s), T.node(tape, s).inputs, T.node(tape, s).local_grads
     (5.5, (2, 3, 0, 1), (0.5, 1.0, 1.5, 2.0))
     """
-    q = q if type(q) is Run else tuple(q)
+    q = q if type(q) is Run else T.node_ids("scaled_dots", q)
     n = len(q)
-    key_ids: list[tuple[int, ...]] = [k if type(k) is Run else tuple(k) for k in keys]
+    key_ids: list[tuple[int, ...]] = [k if type(k) is Run else T.node_ids("scaled_dots", k)
+                                      for k in keys]
     bad = next((len(k) for k in key_ids if len(k) != n), None)
     if bad is not None:
         raise ValueError(f"scaled_dots: key of {bad} for a query of {n}")
     qv = T.op_values(tape, "scaled_dots", q)
     every_kv = T.op_values(tape, "scaled_dots", tuple(chain.from_iterable(key_ids)))  # one read
     kvs = [every_kv[i * n : i * n + n] for i in range(len(key_ids))]
-    return T.push_block(tape, T.op_to_store(SCALED_DOT, (scale,)),
-                        scaled_dot_values(qv, kvs, scale),
-                        _logits_block(q, qv, key_ids, kvs, scale))
+    return T.push_trusted(tape, T.block_nodes(  # a well-formed block: pushed unchecked
+        T.op_to_store(SCALED_DOT, (scale,)), scaled_dot_values(qv, kvs, scale),
+        _logits_block(q, qv, key_ids, kvs, scale)))
 
 
 def _logits_block(
@@ -291,7 +317,7 @@ def _scaled_dot_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[int, ..
     """A logit ``(q . k) * scale`` reads k, then q: d/dk_j = q_j * scale, d/dq_j = k_j * scale."""
     (scale,) = n.params
     half = len(n.inputs) // 2
-    return vector_scale(tape, n.inputs[half:] + n.inputs[:half], scale)
+    return vector_scale(tape, T.as_ids(n.inputs[half:] + n.inputs[:half]), scale)
 
 
 SCALED_DOT = T.defop("scaled_dot", _scaled_dot_rule)
@@ -318,9 +344,11 @@ def attention(
     >>> len(tape) - 10    # 2 logits, 2 probabilities, 2 outputs
     6
     """
-    q = q if type(q) is Run else tuple(q)
-    key_ids: list[tuple[int, ...]] = [k if type(k) is Run else tuple(k) for k in keys]
-    val_ids: list[tuple[int, ...]] = [v if type(v) is Run else tuple(v) for v in vals]
+    q = q if type(q) is Run else T.node_ids("attention", q)
+    key_ids: list[tuple[int, ...]] = [k if type(k) is Run else T.node_ids("attention", k)
+                                      for k in keys]
+    val_ids: list[tuple[int, ...]] = [v if type(v) is Run else T.node_ids("attention", v)
+                                      for v in vals]
     qv = T.op_values(tape, "attention", q)
     kvs = [T.op_values(tape, "attention", k) for k in key_ids]
     vvs = [T.op_values(tape, "attention", v) for v in val_ids]
@@ -343,8 +371,8 @@ def attention(
                                                  value_columns[lo:hi]))
         outs += range(first + 2 * t, first + 2 * t + d)
         first += 2 * t + d
-    tape, _ = T.push_many(tape, batch)
-    return tape, tuple(outs)
+    tape, _ = T.push_trusted(tape, batch)
+    return tape, T.as_ids(outs)
 
 
 def vector_add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
@@ -358,16 +386,16 @@ def vector_add(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, 
     >>> T.values(tape, zs)
     (11.0, 22.0)
     """
-    xs, ys = tuple(xs), tuple(ys)
+    xs, ys = T.node_ids("vector_add", xs), T.node_ids("vector_add", ys)
     if len(xs) != len(ys):
         raise ValueError(f"vector_add: lengths differ ({len(xs)} and {len(ys)})")
     xv, yv = T.op_values(tape, "add", xs), T.op_values(tape, "add", ys)
-    return T.push_many(tape, [
+    return T.push_trusted(tape, [
         (a + b, (i, j), _ONES, "add") for i, j, a, b in zip(xs, ys, xv, yv)
     ])
 
 
-def vector_mul(tape: Tape, xs: Sequence[int], s: int) -> tuple[Tape, tuple[int, ...]]:
+def vector_mul(tape: Tape, xs: Sequence[int], s: T.Id) -> tuple[Tape, tuple[int, ...]]:
     """Return ``(tape, xs * s)`` for the scalar node ``s``: the nodes of mapping ``T.mul``.
 
     The vector form of ``T.mul``, every element times the one node ``s`` (it
@@ -380,9 +408,9 @@ def vector_mul(tape: Tape, xs: Sequence[int], s: int) -> tuple[Tape, tuple[int, 
     >>> T.values(tape, ys)
     (3.0, 6.0)
     """
-    xs = tuple(xs)
-    sv = T.op_value(tape, "mul", s)
-    return T.push_many(tape, [
+    xs = T.node_ids("vector_mul", xs)
+    sv = T.operand(tape, "vector_mul", s)
+    return T.push_trusted(tape, [
         (a * sv, (i, s), (sv, a), "mul")
         for i, a in zip(xs, T.op_values(tape, "mul", xs))
     ])
@@ -396,10 +424,10 @@ def vector_scale(tape: Tape, xs: Sequence[int], c: float) -> tuple[Tape, tuple[i
     >>> T.values(tape, ys), T.node(tape, ys[0]).local_grads
     ((-0.5, -1.0), (-0.5,))
     """
-    xs = tuple(xs)
-    c = T.finite_number("scale", c)
+    xs = T.node_ids("vector_scale", xs)
+    c = T.finite_number("vector_scale", c)
     local = (c,)
-    return T.push_many(tape, [
+    return T.push_trusted(tape, [
         (a * c, (i,), local, "scale") for i, a in zip(xs, T.op_values(tape, "scale", xs))
     ])
 
@@ -414,9 +442,9 @@ def vector_relu(tape: Tape, xs: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     >>> T.values(tape, ys)
     (0.0, 2.0)
     """
-    xs = xs if type(xs) is Run else tuple(xs)
+    xs = xs if type(xs) is Run else T.node_ids("vector_relu", xs)
     xv = T.op_values(tape, "relu", xs)
-    return T.push_many(tape, [
+    return T.push_trusted(tape, [
         (y, (i,), _ONE if a > 0.0 else _ZERO, "relu") for i, a, y in zip(xs, xv, relu_values(xv))
     ])
 
@@ -434,7 +462,7 @@ def rmsnorm(tape: Tape, x: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     >>> [round(v, 4) for v in T.values(tape, y)]
     [0.8485, 1.1314]
     """
-    x = x if type(x) is Run else tuple(x)
+    x = x if type(x) is Run else T.node_ids("rmsnorm", x)
     xv = T.op_values(tape, "rmsnorm", x)
     n = len(x)
     ss = _fold_dot(xv, xv)
@@ -442,7 +470,7 @@ def rmsnorm(tape: Tape, x: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     ss_id = len(tape)
     scale_id = ss_id + 1
     d_scale = -0.5 * (ss * n**-1 + RMS_EPS) ** -1.5 * n**-1  # d scale / d ss
-    tape, _ = T.push_many(tape, [
+    tape, _ = T.push_trusted(tape, [
         (ss, tuple(x) + tuple(x), xv + xv, "dot"),
         (s, (ss_id,), (d_scale,), T.op_to_store(RMS_SCALE, (n,))),
         *[(a * s, (i, scale_id), (s, a), "mul") for i, a in zip(x, xv)],
@@ -489,8 +517,8 @@ def softmax(tape: Tape, logits: Sequence[int]) -> tuple[Tape, tuple[int, ...]]:
     >>> T.values(tape, ps), T.node(tape, ps[0]).local_grads
     ((0.5, 0.5), (0.25, -0.25))
     """
-    logits = tuple(logits)
-    return T.push_many(tape, _softmax_nodes(logits, softmax_values(
+    logits = T.node_ids("softmax", logits)
+    return T.push_trusted(tape, _softmax_nodes(logits, softmax_values(
         T.op_values(tape, "softmax", logits)), len(tape)))
 
 
@@ -509,7 +537,7 @@ def _softmax_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[int, ...]]
     """d p_i / d logit_j = p_i - p_i * p_j where j = i, else -(p_i * p_j): the outputs' nodes."""
     (first,) = n.params
     me = i - first
-    tape, p_j_p_i = vector_mul(tape, T.Run(first, first + len(n.inputs)), i)
+    tape, p_j_p_i = vector_mul(tape, T.Run(first, first + len(n.inputs)), T.Id(i))
     tape, minus = vector_scale(tape, p_j_p_i, -1.0)  # -(p_i * p_j): times -1.0 is exact
     tape, diagonal = T.sub(tape, T.Id(i), T.Id(p_j_p_i[me]))
     return tape, minus[:me] + (diagonal,) + minus[me + 1:]
@@ -528,11 +556,17 @@ def cross_entropy(tape: Tape, logits: Sequence[int], target: int) -> tuple[Tape,
     >>> round(T.data(tape, loss), 6), T.node(tape, loss).local_grads
     (0.693147, (0.5, -0.5))
     """
-    logits = tuple(logits)
+    logits = T.node_ids("cross_entropy", logits)
+    if type(target) is not int:  # an index: a bool or a node id is refused, numpy's ints are not
+        if isinstance(target, (bool, T.Id)) or not hasattr(target, "__index__"):
+            raise TypeError(f"cross_entropy: target {target!r} must be a plain int, the index "
+                            "of the right logit (not a bool, nor a node id)")
+        target = int(target)
     if not 0 <= target < len(logits):
         raise ValueError(f"cross_entropy: target {target!r} is not in 0..{len(logits) - 1}")
-    probs = softmax_values(T.op_values(tape, "cross_entropy", logits))
-    value = cross_entropy_value(probs, target)
+    values = T.op_values(tape, "cross_entropy", logits)
+    probs = softmax_values(values)
+    value = cross_entropy_value(probs, target, values)
     local = tuple(q - 1.0 if j == target else q for j, q in enumerate(probs))
     return T.push(tape, CROSS_ENTROPY, value, logits, local, (target,))
 
@@ -540,13 +574,12 @@ def cross_entropy(tape: Tape, logits: Sequence[int], target: int) -> tuple[Tape,
 def _cross_entropy_rule(tape: Tape, i: int, n: T.Node) -> tuple[Tape, tuple[T.Id, ...]]:
     """d loss / d logit_j = p_j - [j == target], with p = softmax(logits) pushed by ``softmax``."""
     (target,) = n.params
-    tape, probs = softmax(tape, n.inputs)
+    tape, probs = softmax(tape, T.as_ids(n.inputs))
     tape, p_minus_1 = T.add_constant(tape, T.Id(probs[target]), -1.0)
     return tape, tuple(p_minus_1 if j == target else T.Id(p) for j, p in enumerate(probs))
 
 
 CROSS_ENTROPY = T.defop("cross_entropy", _cross_entropy_rule)
-
 
 
 # ------------------------------------------------------------ names that moved

@@ -65,17 +65,25 @@ def adam_step(
     state: AdamState,
     params: Sequence[float],
     grads: Sequence[float],
-    lr: float,
+    lr: float | None = None,
 ) -> tuple[tuple[float, ...], AdamState]:
-    """Return ``(new params, new state)`` after one bias-corrected Adam step at rate ``lr``.
+    """Return ``(new params, new state)`` after one bias-corrected Adam step.
 
+    The rate is ``hyper.lr``, unless ``lr`` is given: then ``lr`` is this
+    step's rate instead (a schedule's value, such as
+    ``linear_decay(hyper.lr, step, steps)``, which is how training calls it).
     The float operations are microgpt.py's, in its order, so results match it
     exactly.
 
-    >>> params, state = adam_step(Adam(), adam_init(1), (0.0,), (2.0,), lr=0.01)
+    >>> params, state = adam_step(Adam(), adam_init(1), (0.0,), (2.0,))   # at Adam().lr, 0.01
     >>> params, state.m, state.v
     ((-0.009999999950000001,), (0.30000000000000004,), (0.040000000000000036,))
+    >>> adam_step(Adam(lr=0.5), adam_init(1), (0.0,), (2.0,))[0]          # Adam.lr is used
+    (-0.4999999975,)
     """
+    lr = hyper.lr if lr is None else lr
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr):
+        raise ValueError(f"adam_step: lr must be a finite number, got {lr!r}")
     n = len(params)
     if len(grads) != n or len(state.m) != n or len(state.v) != n:
         raise ValueError(f"adam_step: {n} params, {len(grads)} grads, "

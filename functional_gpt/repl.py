@@ -45,6 +45,9 @@ __all__ = [
     "GRAD_EPS",
     "GRAD_RTOL",
     "GRAD_ATOL",
+    "ROUNDING_SAFETY",
+    "rounding_bound",
+    "within_tolerance",
     "GRAD_CHECK_ROWS",
     "KINK_OPS",
     "table",
@@ -151,8 +154,9 @@ def gradient(
 
 
 GRAD_EPS = 1e-6  # central-difference step, relative to max(1, |x|)
-GRAD_RTOL = 1e-5  # allowed error relative to the gradient's size
-GRAD_ATOL = 1e-6  # allowed absolute error, per unit of max(1, |f(x)|)
+GRAD_RTOL = 1e-5  # allowed error relative to the gradient's size (truncation, backward's rounding)
+GRAD_ATOL = 0.0  # an absolute error allowed on top of the rounding bound (none by default)
+ROUNDING_SAFETY = 4.0  # how many times the bound on a central difference's rounding is allowed
 
 
 GRAD_CHECK_ROWS = 10  # inputs a GradCheck's repr lists before it counts the rest
@@ -169,9 +173,10 @@ class GradCheck(NamedTuple):
     ``at_kink`` which were not checked because their central difference
     crosses a kink. The repr says so in words, then shows a small table that
     marks those inputs; past ``GRAD_CHECK_ROWS`` inputs it lists the marked
-    ones first and counts the rest. ``max_rel_error`` is taken over the inputs
-    whose gradient is larger than the absolute tolerance (a relative error of
-    a gradient that is 0 to within rounding says nothing).
+    ones first and counts the rest. ``tolerance`` holds, per input, the
+    largest error that was allowed. ``max_rel_error`` is taken over the inputs
+    whose gradient is larger than their rounding allowance (a relative error
+    of a gradient that is 0 to within rounding says nothing).
 
     >>> GradCheck((6.0, 1.0), (4.0, 1.0), 2.0, 1 / 3, False, (True, False))
     GradCheck(ok=False): 1 of 2 inputs differ from central differences; max error 2, rel 0.333
@@ -192,6 +197,7 @@ class GradCheck(NamedTuple):
     ok: bool
     bad: tuple[bool, ...] = ()
     at_kink: tuple[bool, ...] = ()
+    tolerance: tuple[float, ...] = ()  # per input: the largest error check_grads allowed
 
     def __repr__(self) -> str:
         n = len(self.analytic)
@@ -241,6 +247,54 @@ def _kink_signs(tape: Tape, kinks: Sequence[str]) -> tuple[float, ...]:
     return tuple(signs)
 
 
+_U = 2.0**-53  # the unit roundoff of a float: a rounded result is within _U of it, relatively
+_TINY = 2.0**-1074  # the absolute error of a result rounded among the subnormals
+
+
+def rounding_bound(tape: Tape, out: int, grads: Sequence[float] | None = None) -> float:
+    """Return a bound on the rounding error in the value of node ``out``, from the tape itself.
+
+    Each node of ``n`` inputs computes its value ``v`` within
+    ``u * (2|v| + n * sum_j |local_j * input_j|)`` of the exact result of its
+    rounded inputs (``u = 2**-53``: one or two roundings of ``v``, and a fold
+    of ``n`` terms errs by at most ``n * u`` times the sum of their sizes),
+    plus ``(n + 1) * 2**-1074`` among the subnormals. That error reaches
+    ``out`` multiplied by d(out)/d(node): the bound is the sum of these
+    products over the nodes (a first-order running error bound). ``grads``
+    is ``T.backward(tape, out)`` if the caller has it.
+
+    >>> tape, (x, y) = T.map_tape(T.new(), [1e6, 0.5], T.var)
+    >>> tape, z = T.add(tape, x, y)
+    >>> rounding_bound(tape, z) < 1e-9          # 1e6 + 0.5 is within 2**-53 * 1e6 or so
+    True
+    """
+    grads = T.backward(tape, out) if grads is None else grads
+    nodes = tape.nodes
+    vals = [node[0] for node in nodes]  # local
+    total = 0.0
+    for g, (value, inputs, local_grads, _) in zip(grads, nodes):
+        if g and inputs:
+            terms = builtins.sum([builtins.abs(lg * vals[j]) for j, lg in zip(inputs, local_grads)])
+            n = len(inputs)
+            node_error = _U * (2 * builtins.abs(value) + n * terms) + (n + 1) * _TINY
+            total += builtins.abs(g) * node_error
+    return total
+
+
+def within_tolerance(analytic: float, numeric: float, tolerance: float) -> bool:
+    """Return whether two gradients agree: both finite and at most ``tolerance`` apart.
+
+    A NaN or an infinity never agrees with anything, itself included.
+
+    >>> within_tolerance(2.0, 2.0 + 1e-9, 1e-8), within_tolerance(2.0, 2.1, 1e-8)
+    (True, False)
+    >>> within_tolerance(float("nan"), 1.0, 1e9), within_tolerance(float("inf"), float("inf"), 1.0)
+    (False, False)
+    """
+    return (math.isfinite(analytic) and math.isfinite(numeric) and math.isfinite(tolerance)
+            and builtins.abs(analytic - numeric) <= tolerance)
+
+
 def check_grads(
     f: Callable[[Tape, tuple[int, ...]], tuple[Tape, int]],
     xs: Sequence[float],
@@ -253,12 +307,28 @@ def check_grads(
 
     For input ``i`` with step ``h = eps * max(1, |x_i|)``, the numeric
     gradient is ``(f(x + h e_i) - f(x - h e_i)) / (2h)``, dividing by the step
-    actually taken in floats. Input ``i`` passes when
-    ``|analytic - numeric| <= atol * max(1, |f(x)|) + rtol * max(|analytic|, |numeric|)``.
-    With the defaults (``eps=1e-6``, ``rtol=1e-5``, ``atol=1e-6``), the
-    truncation error of a central difference (of order ``h**2`` times the
-    third derivative) and its rounding error (about ``1e-16 * |f| / h``) stay
-    far inside that for smooth functions.
+    actually taken in floats. Input ``i`` passes when both are finite and
+    ``|analytic - numeric| <= tolerance_i``, where ``tolerance_i`` is
+    ``rtol * max(|analytic|, |numeric|) + atol + ROUNDING_SAFETY * 2E / (2h)``.
+
+    Why that is sound. ``E = rounding_bound(tape, out)`` bounds the rounding
+    error in the computed ``f(x)``, node by node, from the tape itself. Each of
+    the two values of the difference errs by about ``E``, so their difference
+    divided by the step errs by at most ``2E / 2h``; four times that is
+    allowed. Where an input would fail, the bound is taken again from the two
+    tapes of its difference themselves (a step can move values far from those
+    at ``x``: ``x * x`` at ``x = 1e-178``). This is
+    what a step of ``h`` costs, at any scale of ``f`` and of its inner values,
+    and nothing more: ``1e6 * x + 0.5 * y`` reported with ``d/dy = 0`` fails.
+    The truncation error of a central difference, ``h**2 / 6`` times the
+    third derivative, is inside ``rtol`` of the gradient for most functions;
+    where an input would fail without it, the check measures it: the
+    difference with step ``2h`` errs by four times as much, so the two
+    differences differ by three times the truncation error, and that whole
+    difference is allowed too (``x**3`` at 0, whose slope 0 differs from
+    ``h**2``, passes).
+    A gradient or difference that is not finite never passes, and a gradient
+    that overflows in backward ends in ``NonFiniteError`` (never ``ok``).
 
     At a kink the two sides legitimately differ: where moving input ``i`` by
     ``±h`` moves the input of a node whose op is in ``kinks`` (``relu`` and
@@ -290,6 +360,7 @@ def check_grads(
         raise ValueError(f"check_grads: eps must be a positive number, got {eps!r}")
     if isinstance(kinks, str):
         raise TypeError(f"check_grads: kinks must be a sequence of op names, got {kinks!r}")
+    rtol, atol = finite_number("check_grads", rtol), finite_number("check_grads", atol)
 
     def run(at: tuple[float, ...]) -> tuple[Tape, int, tuple[int, ...]]:
         tape, ids = T.map_tape(T.new(), at, T.var)
@@ -297,33 +368,60 @@ def check_grads(
         return tape, out, ids
 
     tape, out, ids = run(xs)
-    fx = T.data(tape, out)
     grads = T.backward(tape, out)
     analytic = tuple(T.grad(grads, i) for i in ids)
+    rounding = 2 * ROUNDING_SAFETY * rounding_bound(tape, out, grads)  # two values, each <= E
     signs = _kink_signs(tape, kinks)
     numeric = []  # local transients, frozen into tuples below
     at_kink = []
-    for i, x in enumerate(xs):
-        h = eps * max(1.0, abs(x))
+    allowed = []  # per input: the rounding allowance, atol included
+    def difference(i: int, h: float, careful: bool) -> tuple[float, float, bool]:
+        """The central difference of input i with step h, its rounding allowance (from the
+        tape at x, or, careful, from the two tapes of the difference), and: at a kink?"""
+        x = xs[i]
         up, down = x + h, x - h
         t_up, out_up, _ = run(xs[:i] + (up,) + xs[i + 1 :])
         t_down, out_down, _ = run(xs[:i] + (down,) + xs[i + 1 :])
-        numeric.append((T.data(t_up, out_up) - T.data(t_down, out_down)) / (up - down))
-        at_kink.append(bool(kinks) and not (
-            _kink_signs(t_up, kinks) == signs == _kink_signs(t_down, kinks)))
-    errors = [abs(a - n) for a, n in zip(analytic, numeric)]
-    sizes = [max(abs(a), abs(n)) for a, n in zip(analytic, numeric)]
-    floor = atol * max(1.0, abs(fx))
-    bad = tuple(e > floor + rtol * s and not k for e, s, k in zip(errors, sizes, at_kink))
-    checked = [(e, s) for e, s, k in zip(errors, sizes, at_kink) if not k]
+        kink = bool(kinks) and not (
+            _kink_signs(t_up, kinks) == signs == _kink_signs(t_down, kinks))
+        error = rounding
+        if careful:
+            error = max(error, ROUNDING_SAFETY * (rounding_bound(t_up, out_up)
+                                                  + rounding_bound(t_down, out_down)))
+        return ((T.data(t_up, out_up) - T.data(t_down, out_down)) / (up - down),
+                atol + error / (up - down), kink)
+
+    for i, x in enumerate(xs):
+        h = eps * max(1.0, builtins.abs(x))
+        d, allow, kink = difference(i, h, False)
+        if not (kink or within_tolerance(analytic[i], d, allow + rtol * max(
+                builtins.abs(analytic[i]), builtins.abs(d)))):
+            # Only where it matters: the rounding of the two tapes of the difference (a step
+            # can move the values far from those at x), and the truncation error (h**2 / 6
+            # times the third derivative), measured: the difference with step 2h errs by 4
+            # times as much, so the two differ by 3 times the truncation error of this one.
+            d, allow, kink = difference(i, h, True)
+            d2, allow2, kink2 = difference(i, 2 * h, True)
+            kink = kink or kink2
+            allow += allow2 + builtins.abs(d2 - d)
+        numeric.append(d)
+        allowed.append(allow)
+        at_kink.append(kink)
+    sizes = [max(builtins.abs(a), builtins.abs(n)) for a, n in zip(analytic, numeric)]
+    tolerance = tuple(a + rtol * s for a, s in zip(allowed, sizes))
+    bad = tuple(not k and not within_tolerance(a, n, t)
+                for a, n, t, k in zip(analytic, numeric, tolerance, at_kink))
+    errors = [builtins.abs(a - n) for a, n in zip(analytic, numeric)]
+    checked = [(e, s, a) for e, s, a, k in zip(errors, sizes, allowed, at_kink) if not k]
     return GradCheck(
         analytic,
         tuple(numeric),
-        max((e for e, _ in checked), default=0.0),
-        max((e / s for e, s in checked if s > floor), default=0.0),
+        max((e for e, _, _ in checked), default=0.0),
+        max((e / s for e, s, a in checked if s > a), default=0.0),
         not any(bad),
         bad,
         tuple(at_kink),
+        tolerance,
     )
 
 

@@ -31,8 +31,9 @@ The whole truth, in five answers:
   adjoints (the persistent map from ids to gradients, ids being 0, 1, 2, ...). Training runs
   ``backward_as_tuple`` (``fast_backward.py``), the same fold as one loop over a local list;
   ``backward`` calls it too. ``tests/test_backward.py`` proves them equal bit for bit: a
-  hypothesis property over random tapes with Blocks and Runs that compares every gradient's
-  bits.
+  hypothesis property over random tapes built from everything the public API accepts (Blocks
+  and Runs in any order, members alone or reading earlier members, mixed batches) that
+  compares every gradient's bits.
 - **A layer** is primitives fused into fewer nodes (``layers.py``). ``layers.linear`` is one
   ``dot`` node per row of ``w``: forward ``y_k = w_k . x``; backward, the local gradients of
   row ``k`` are ``x``'s values for ``w_k`` and ``w_k``'s values for ``x``, so ``backward``
@@ -71,7 +72,7 @@ from typing import Any, NamedTuple, TypeVar
 from pyrsistent import PMap, PVector, pmap, pvector
 
 from .exact_folds import fold_dot, fold_dots, fold_sum
-from .fast_backward import backward_as_tuple
+from .fast_backward import backward_as_tuple, finite_adjoints
 from .tape_storage import (
     CHUNK,
     EMPTY,
@@ -95,11 +96,12 @@ from .tape_storage import (
     parameter_values,
     push_block,
     push_many,
+    push_trusted,
 )
 
 __all__ = [
     # defined here: the idea
-    "Node", "Id", "as_ids", "operand", "new", "node", "data", "values", "push", "var",
+    "Node", "Id", "as_ids", "node_ids", "operand", "new", "node", "data", "values", "push", "var",
     "constant",
     "add", "sub", "mul", "div", "neg", "scale", "add_constant", "pow", "log", "exp",
     "relu", "tanh", "sigmoid", "sqrt", "abs", "sum", "dot", "weighted_sum", "reciprocal",
@@ -112,8 +114,8 @@ __all__ = [
     "TANH", "SIGMOID", "SQRT", "ABS", "SUM", "DOT", "WEIGHTED_SUM", "RECIPROCAL",
     # only re-exported: from tape_storage (how a tape is stored) ...
     "Tape", "NonFiniteError", "Block", "Run", "RunMatrix", "CHUNK", "Entry", "leaves",
-    "op_value", "op_values", "matrix_values", "parameter_values", "push_many", "push_block",
-    "block_nodes",
+    "op_value", "op_values", "matrix_values", "parameter_values", "push_many", "push_trusted",
+    "push_block", "block_nodes",
     # ... from exact_folds (the exact left folds) and fast_backward (what training runs)
     "fold_sum", "fold_dot", "fold_dots", "backward_as_tuple",
 ]
@@ -158,8 +160,9 @@ class Id(int):
     saying to write ``2.0`` (a number, with ``scale`` or ``constant``) or
     ``Id(2)`` (node 2). An Id is an int in every other way, and reading a tape
     (``data``, ``values``, ``node``, ``grad``) takes plain ints too. Layers and
-    ``push_many`` hand out plain ints (their ``Run`` of ids costs nothing to
-    make); ``as_ids`` marks them.
+    ``push_many`` hand out a ``Run`` (it costs nothing to make), which the
+    n-ary ops and layers take as it is; ``as_ids`` marks its plain ints for
+    the primitives (see "the one rule for ids" below).
 
     >>> tape, x = var(new(), 3.0)
     >>> type(x).__name__, x, x == 0
@@ -182,7 +185,59 @@ def as_ids(plain: Iterable[int]) -> tuple[Id, ...]:
     >>> data(tape, r)
     2.0
     """
+    plain = tuple(plain)
+    if any(isinstance(i, bool) or not hasattr(i, "__index__") for i in plain):
+        bad = next(i for i in plain if isinstance(i, bool) or not hasattr(i, "__index__"))
+        raise TypeError(f"as_ids: {bad!r} is not a node id (ids are ints; a bool is not one)")
     return tuple(map(Id, plain))
+
+
+# The one rule for ids. A node id is what the tape hands out: an ``Id`` (from a primitive), or
+# an element of a ``Run`` (from ``push_many`` and the layers). Where an op wants nodes, a plain
+# int is refused, because a user may have meant the number (``sum(tape, [0, 1])``); a bool is
+# never an id; and where an op wants a number (a factor, an exponent, a value, a weight, a
+# local gradient, a target index), an Id is refused. Reading a tape by position (``data``,
+# ``values``, ``node``, ``grad``, ``push``'s inputs) takes plain ints too: there an int can only
+# mean a node. Each refusal says what to write for each reading: ``node_ids`` and ``operand``
+# below for nodes, ``tape_storage.finite_number`` for numbers.
+
+
+def node_ids(op: str, ids: Iterable[int]) -> tuple[int, ...]:
+    """Return ``ids`` as a tuple of node ids for the op ``op``: a ``Run`` as it is, otherwise
+    every element must be an ``Id``. A plain int, a bool or a number is refused with a message
+    that offers both readings.
+
+    >>> tape, xs = map_tape(new(), [1.0, 2.0], var)
+    >>> node_ids("sum", xs) == xs
+    True
+    >>> node_ids("sum", [0, 1])
+    Traceback (most recent call last):
+    ...
+    TypeError: sum: 0 is a plain int, not a node id; for the number write 0.0 (T.constant, ...
+    """
+    if type(ids) is Run:
+        return ids
+    try:
+        ids = tuple(ids)
+    except TypeError:
+        raise TypeError(f"{op}: expected a sequence of node ids, got {ids!r}") from None
+    if {*map(type, ids)} <= _ID_TYPES:
+        return ids
+    bad = next(i for i in ids if type(i) is not Id)
+    if isinstance(bad, bool):
+        raise TypeError(f"{op}: {bad!r} is a bool, not a node id")
+    if hasattr(bad, "__index__"):
+        k = int(bad)
+        raise TypeError(f"{op}: {bad!r} is a plain int, not a node id; for the number write "
+                        f"{float(k)!r} (T.constant, T.weighted_sum), for node {k} write "
+                        f"T.Id({k}) (T.as_ids marks a sequence of them)")
+    if isinstance(bad, float) or hasattr(bad, "__float__"):
+        raise TypeError(f"{op}: {bad!r} is a number, not a node id; push it with "
+                        f"T.constant(tape, {bad!r}), or use T.weighted_sum for plain weights")
+    return ids  # anything else: the op's read of the tape refuses it, naming what it is
+
+
+_ID_TYPES = frozenset({Id})
 
 
 def operand(tape: Tape, op: str, a: Id) -> float:
@@ -258,7 +313,11 @@ def values(tape: Tape, ids: Iterable[int]) -> tuple[float, ...]:
     >>> values(tape, xs)
     (1.0, 2.0)
     """
-    return op_values(tape, "values", ids if type(ids) is Run else tuple(ids))
+    ids = ids if type(ids) is Run else tuple(ids)
+    if type(ids) is not Run and bool in {*map(type, ids)}:
+        raise TypeError(f"values: {next(i for i in ids if type(i) is bool)!r} is a bool, "
+                        "not a node id")
+    return op_values(tape, "values", ids)
 
 
 # --------------------------------------------------------- ops and their rules
@@ -843,7 +902,7 @@ def sum(tape: Tape, ids: Sequence[int]) -> tuple[Tape, Id]:
     >>> data(tape, s), node(tape, s).local_grads
     (6.0, (1.0, 1.0, 1.0))
     """
-    ids = tuple(ids)
+    ids = node_ids("sum", ids)
     return push(tape, SUM, fold_sum(op_values(tape, "sum", ids)), ids, (1.0,) * len(ids))
 
 
@@ -866,7 +925,7 @@ def dot(tape: Tape, xs: Sequence[int], ys: Sequence[int]) -> tuple[Tape, Id]:
     ...
     ValueError: dot: lengths differ (2 and 1)
     """
-    xs, ys = tuple(xs), tuple(ys)
+    xs, ys = node_ids("dot", xs), node_ids("dot", ys)
     if len(xs) != len(ys):
         raise ValueError(f"dot: lengths differ ({len(xs)} and {len(ys)})")
     vx, vy = op_values(tape, "dot", xs), op_values(tape, "dot", ys)
@@ -885,7 +944,7 @@ def weighted_sum(tape: Tape, xs: Sequence[int], weights: Sequence[float]) -> tup
     >>> data(tape, s), node(tape, s).local_grads
     (-1.5, (0.5, -1.0))
     """
-    xs, ws = tuple(xs), finite_numbers("weighted_sum", weights)
+    xs, ws = node_ids("weighted_sum", xs), finite_numbers("weighted_sum", weights)
     if len(xs) != len(ws):
         raise ValueError(f"weighted_sum: lengths differ ({len(xs)} ids and {len(ws)} weights)")
     return push(tape, WEIGHTED_SUM, fold_dot(op_values(tape, "weighted_sum", xs), ws), xs, ws)
@@ -975,7 +1034,9 @@ def backward_spec(tape: Tape, root: int) -> PVector[float]:
     its adjoint ``g`` to each input ``j``, in the order of its inputs:
     ``adjoint[j] + local_grad * g``. A node's inputs have smaller ids, so when
     the fold reaches ``i`` every node that reads ``i`` has already handed over:
-    no graph search is needed, and no op is named.
+    no graph search is needed, and no op is named. A gradient that overflows
+    ends in ``NonFiniteError`` naming its node (``fast_backward.finite_adjoints``),
+    never in ``inf`` or ``nan``.
 
     >>> tape, (x, y) = map_tape(new(), [3.0, 4.0], var)
     >>> tape, xy = mul(tape, x, y)
@@ -992,7 +1053,7 @@ def backward_spec(tape: Tape, root: int) -> PVector[float]:
                       zip(inputs, local_grads), adjoint)
 
     start = pvector([0.0] * len(tape)).set(root, 1.0)
-    return reduce(hand_over, range(root, -1, -1), start)
+    return finite_adjoints(tape, reduce(hand_over, range(root, -1, -1), start))
 
 
 class NoRuleError(TypeError):
@@ -1151,13 +1212,14 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     first ``len(new_values)`` is dropped, and each kept node becomes a leaf
     with op ``"var"``. ``tape`` itself is unchanged.
 
-    How many values it takes depends on how ``tape`` began:
+    It takes one value per parameter, the tape's leading leaves, so that no
+    leaf is dropped unseen:
 
     - a tape made by ``leaves``, ``reset`` or ``update`` (``model.init``'s,
-      for one) starts with a known number of parameters, and ``new_values``
-      must be exactly that many;
-    - a tape built with ``var`` (or ``constant``) on ``new()`` takes at most
-      ``len(tape)`` values, and the nodes they replace must be leaves.
+      for one) starts with a known number of parameters;
+    - on a tape built with ``var`` (or ``constant``) on ``new()``, they are
+      the nodes before the first one with inputs. To keep fewer, say so:
+      ``update(reset(tape, n), values)``.
 
     Each value must be a finite number (``NonFiniteError`` otherwise).
 
@@ -1174,7 +1236,11 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     Traceback (most recent call last):
     ...
     ValueError: update: node 2 is not a leaf; only the first nodes of a tape, its parameters, ...
-    >>> update(tape, [1.0])       # a tape built with var: one value keeps only node 0
+    >>> update(tape, [1.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: update: 1 values for a tape whose first 2 nodes are leaves; give one value per ...
+    >>> update(reset(tape, 1), [1.0])
     <Tape: 1 nodes (1 leaves), 0 edges>
     """
     n, n_params = len(new_values), parameter_count(tape)
@@ -1184,10 +1250,14 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
     if n > len(tape):
         raise ValueError(f"update: {n} values for a tape of {len(tape)} nodes")
     if not n_params:
-        not_leaf = next((i for i in range(n) if node(tape, i).inputs), None)
-        if not_leaf is not None:
+        not_leaf = next((i for i in range(len(tape)) if node(tape, i).inputs), len(tape))
+        if not_leaf < n:
             raise ValueError(f"update: node {not_leaf} is not a leaf; only the first nodes of "
                              "a tape, its parameters, can be given new values")
+        if n < not_leaf:
+            raise ValueError(f"update: {n} values for a tape whose first {not_leaf} nodes are "
+                             f"leaves; give one value per leading leaf, or keep only the first "
+                             f"{n} with update(reset(tape, {n}), values)")
     return leaves(new_values, "update")
 
 
@@ -1200,6 +1270,7 @@ _RENAMED = {"StoredNode": ("Entry", Entry)}
 _MOVED_TO_REPL = frozenset({
     "value_and_grad", "gradient", "GradCheck", "check_grads", "GRAD_EPS", "GRAD_RTOL",
     "GRAD_ATOL", "GRAD_CHECK_ROWS", "KINK_OPS", "table", "html_table", "HTML_ROWS", "HTML_ITEMS",
+    "ROUNDING_SAFETY", "rounding_bound", "within_tolerance",  # new, and there from the start
 })
 
 

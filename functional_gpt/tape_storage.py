@@ -73,6 +73,7 @@ __all__ = [
     "entries",
     "entries_between",
     "appended",
+    "push_trusted",
     "push_many",
     "push_block",
     "block_nodes",
@@ -249,6 +250,8 @@ class Run(tuple):
         ValueError: Run.of: ids (4, 6) are not consecutive
         """
         ids = tuple(ids)
+        if bool in set(map(type, ids)):
+            raise TypeError(f"Run.of: ids {ids!r} hold a bool, which is not a node id")
         if ids and (ids[0] < 0 or ids != tuple(range(ids[0], ids[0] + len(ids)))):
             raise ValueError(f"Run.of: ids {ids!r} are not consecutive")
         return tuple.__new__(cls, ids)
@@ -339,9 +342,11 @@ class Tape:
         chunks: PVector[tuple[Entry, ...]] | None = None,
         tail: tuple[Entry, ...] = (),
     ) -> None:
-        object.__setattr__(self, "base", base)
-        object.__setattr__(self, "chunks", _NO_CHUNKS if chunks is None else chunks)
-        object.__setattr__(self, "tail", tail)
+        # Tuples, as given or copied: a list the caller keeps cannot change the tape.
+        object.__setattr__(self, "base", base if type(base) is tuple else tuple(base))
+        object.__setattr__(self, "chunks", _NO_CHUNKS if chunks is None else chunks
+                           if type(chunks) is type(_NO_CHUNKS) else pvector(map(tuple, chunks)))
+        object.__setattr__(self, "tail", tail if type(tail) is tuple else tuple(tail))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("a Tape is immutable")
@@ -434,6 +439,8 @@ def _entry_at(tape: Tape, k: int) -> Entry:
 
 def _bad_id(tape: Tape, op: str, i: object) -> Exception:
     """The error for ``i`` where ``op`` wants a node id: it says what to write instead."""
+    if isinstance(i, bool):
+        return TypeError(f"{op}: {i!r} is a bool, not a node id")
     if isinstance(i, (list, tuple, range)):
         return TypeError(f"{op}: expected one node id, got {type(i).__name__} {i!r}; for one "
                          f"node per id, map over them: T.map_tape(tape, ids, T.{op})")
@@ -649,6 +656,9 @@ def finite_number(op: str, x: object) -> float:
         raise NonFiniteError(f"{op}: value {x!r} is not finite")
     if isinstance(x, bool) or isinstance(x, (str, bytes)) or not hasattr(x, "__float__"):
         raise TypeError(f"{op}: expected a number, got {x!r}")
+    if isinstance(x, int) and type(x) is not int:  # a tape.Id: an int marked as a node id
+        raise TypeError(f"{op}: {x!r} is a node id, not a number; for node {int(x)}'s value "
+                        f"write T.data(tape, {int(x)}), for the number write {float(x)!r}")
     try:
         y = float(x)
     except (TypeError, ValueError, OverflowError):
@@ -674,9 +684,11 @@ def finite_numbers(op: str, xs: Iterable[float]) -> tuple[float, ...]:
         fast = all(map(_isfinite, xs)) and bool not in types
     except TypeError:
         fast = False
-    if fast:
-        return xs if types <= {float} else tuple(map(float, xs))
-    return tuple([finite_number(op, x) for x in xs])
+    if fast and types <= {float}:
+        return xs
+    if fast and types <= {float, int}:
+        return tuple(map(float, xs))
+    return tuple([finite_number(op, x) for x in xs])  # refuses bools and node ids
 
 
 def leaves(xs: Iterable[float], op: str = "leaves") -> Tape:
@@ -704,22 +716,23 @@ def appended(tape: Tape, batch: tuple[Entry, ...]) -> Tape:
     return Tape(tape.base, tape.chunks.extend(new_chunks), tail[full:])
 
 
-def push_many(tape: Tape, new_nodes: Sequence[Entry]) -> tuple[Tape, Run]:
-    """Return ``(tape + new_nodes, their ids)``: ``push`` for a batch, in one append.
+def push_trusted(tape: Tape, batch: Sequence[Entry]) -> tuple[Tape, Run]:
+    """Return ``(tape + batch, their ids)`` with no checks but finiteness: for the fused layers.
 
-    Fused layers build a row of nodes at once (a linear layer, a softmax) as
-    ``(value, inputs, local_grads, op)`` tuples and hand them over here. A node
-    may read the ids of the earlier nodes in the batch; the caller vouches for
-    its inputs (``tape.push`` checks them; this does not), and non-finite values
-    are refused. The ids come back as a ``Run``.
+    ``push_many`` without its checks and copies, for a caller that built
+    ``batch`` itself, from tuples it does not keep, in the form the fast
+    backward reads (the layers do, on the training path). The caller vouches
+    for what ``push_many`` checks: every entry a ``(value, inputs,
+    local_grads, op)`` tuple of tuples, inputs before the node, one finite
+    local gradient per input; the members of a Block pushed as consecutive
+    runs from member 0 up (``block_nodes``), none reading a member of its own
+    run. Non-finite values are still refused.
 
-    >>> tape = leaves([1.0, 2.0])
-    >>> doubles = [(2.0, (0,), (2.0,), "double"), (4.0, (1,), (2.0,), "double")]
-    >>> tape, ids = push_many(tape, doubles)
-    >>> ids, op_values(tape, "values", ids)
-    ((2, 3), (2.0, 4.0))
+    >>> tape, ids = push_trusted(leaves([1.0]), ((2.0, (0,), (2.0,), "double"),))
+    >>> ids, node_tuple(tape, 1)
+    ((1,), (2.0, (0,), (2.0,), 'double'))
     """
-    batch = tuple(new_nodes)  # frozen: the caller's list is not kept
+    batch = tuple(batch)  # the caller's list is not kept
     # One C-level sum decides the common case: it is finite only if every value is.
     if not _isfinite(builtins.sum(map(value_of, batch))):
         for value, _, _, op in batch:
@@ -729,14 +742,121 @@ def push_many(tape: Tape, new_nodes: Sequence[Entry]) -> tuple[Tape, Run]:
     return appended(tape, batch), _run(first, first + len(batch))
 
 
+def _ids_before(op: str, ids: Iterable[int], n: int | None, what: str) -> tuple[int, ...]:
+    """``ids`` as a tuple of plain ints, each in ``0..n-1`` (the nodes before ``what``), or
+    each at least 0 when ``n`` is None."""
+    ids = tuple(ids)
+    if ids and set(map(type, ids)) == {int} and min(ids) >= 0 and (n is None or max(ids) < n):
+        return ids
+    out = []  # local transient, frozen below
+    for i in ids:
+        if isinstance(i, bool) or not hasattr(i, "__index__"):
+            raise TypeError(f"{op}: input {i!r} is not a node id (ids are ints; a bool is not one)")
+        k = operator.index(i)
+        if k < 0 or (n is not None and k >= n):
+            bound = "" if n is None else f" before {what} (ids 0..{n - 1})"
+            raise IndexError(f"{op}: input {k} is not a node{bound}")
+        out.append(k)
+    return tuple(out)
+
+
+def _frozen_block(op: str, block: Any) -> Block:
+    """``block`` checked and copied into tuples: rows as long as the gradients they pair with."""
+    if type(block) is not Block:
+        raise TypeError(f"{op}: a member's block must be a Block, got {type(block).__name__}")
+    own_ids, own_grads, shared_ids, shared_grads = block
+    own_grads = finite_numbers(f"{op}: local gradient", own_grads)
+    shared_ids = _ids_before(op, shared_ids, None, "")
+    rows = tuple([_ids_before(op, row, None, "") for row in own_ids])
+    grads = tuple([finite_numbers(f"{op}: local gradient", row) for row in shared_grads])
+    if len(rows) != len(grads):
+        raise ValueError(f"{op}: a block of {len(rows)} own id rows and {len(grads)} shared "
+                         "gradient rows")
+    if set(map(len, rows)) - {len(own_grads)} or set(map(len, grads)) - {len(shared_ids)}:
+        raise ValueError(f"{op}: a block's ids and local gradients differ in length")
+    return Block(rows, own_grads, shared_ids, grads)
+
+
+def push_many(tape: Tape, new_nodes: Iterable[Entry]) -> tuple[Tape, Run]:
+    """Return ``(tape + new_nodes, their ids)``: ``push`` for a batch, in one append.
+
+    Each node is a ``(value, inputs, local_grads, op)`` tuple, or a Block
+    member as ``block_nodes`` makes it. A node may read the nodes before it,
+    those of its own batch included. Everything is checked as ``push``
+    checks it (inputs before the node, one finite local gradient per input,
+    finite values) and copied into tuples: what the caller passed in can be
+    changed afterwards without changing the tape. Block members may come in
+    any order, alone or mixed with other nodes; those not stored as a run of
+    members ``0, 1, ...`` that read only nodes before the run are stored
+    unfolded, as the ordinary nodes they stand for. The ids come back as a
+    ``Run``.
+
+    >>> tape = leaves([1.0, 2.0])
+    >>> doubles = [(2.0, (0,), (2.0,), "double"), (4.0, (1,), (2.0,), "double")]
+    >>> tape, ids = push_many(tape, doubles)
+    >>> ids, op_values(tape, "values", ids)
+    ((2, 3), (2.0, 4.0))
+    >>> push_many(tape, [(1.0, (4,), (1.0,), "self")])
+    Traceback (most recent call last):
+    ...
+    IndexError: self: input 4 is not a node before node 4 (ids 0..3)
+    """
+    first = len(tape)
+    frozen: dict[int, tuple[Any, Block]] = {}  # local: id(a caller's Block) -> it, frozen
+    batch: list[Entry] = []  # local transient, frozen by push_trusted
+    run_block, run_first, run_k = None, -1, -1  # the run of members being stored, if any
+    for n, entry in enumerate(new_nodes, first):
+        if not isinstance(entry, (tuple, list)) or len(entry) != 4:
+            raise TypeError(f"push_many: node {n} must be (value, inputs, local_grads, op), "
+                            f"got {entry!r}")
+        value, inputs, local_grads, op = entry
+        if type(op) is not str:
+            raise TypeError(f"push_many: node {n}'s op must be a str, got {op!r}")
+        if type(value) is not float or not _isfinite(value):
+            try:
+                value = finite_number(op, value)
+            except NonFiniteError:
+                raise NonFiniteError(f"{op}: result {value!r} is not finite") from None
+        if isinstance(inputs, Block):
+            if id(inputs) not in frozen:
+                frozen[id(inputs)] = (inputs, _frozen_block(op, inputs))  # keeps it alive
+            block = frozen[id(inputs)][1]
+            k = local_grads
+            if type(k) is not int or not 0 <= k < len(block.own_ids):
+                raise ValueError(f"{op}: member index {k!r} is not in "
+                                 f"0..{len(block.own_ids) - 1} of its block")
+            reads = block.own_ids[k] + block.shared_ids
+            if reads and max(reads) >= n:
+                raise IndexError(f"{op}: input {max(reads)} is not a node before node {n} "
+                                 f"(ids 0..{n - 1})")
+            if block is run_block and k == run_k + 1 and (not reads or max(reads) < run_first):
+                run_k = k  # the run goes on
+            elif k == 0:
+                run_block, run_first, run_k = block, n, 0  # a run starts
+            else:  # alone, out of order, or reading its own run: stored as the node it is
+                run_block = None
+                batch.append(block_member(block, k, value, op))
+                continue
+            batch.append((value, block, k, op))
+            continue
+        run_block = None
+        ids = _ids_before(op, inputs, n, f"node {n}")
+        grads = finite_numbers(f"{op}: local gradient", local_grads)
+        if len(grads) != len(ids):
+            raise ValueError(f"{op}: {len(ids)} inputs but {len(grads)} local gradients; "
+                             "give one local gradient per input")
+        batch.append((value, ids, grads, op))
+    return push_trusted(tape, batch)
+
+
 def push_block(
     tape: Tape, op: str, values: Sequence[float], block: Block
 ) -> tuple[Tape, Run]:
     """Return ``(tape + one node per value, their ids)``: the members of ``block``, stored once.
 
-    Member ``k`` has value ``values[k]`` (see ``Block``). As with
-    ``push_many``, the caller vouches for the ids and non-finite values are
-    refused; the shapes are checked.
+    Member ``k`` has value ``values[k]`` (see ``Block``). The shapes are
+    checked here, and everything else as ``push_many`` checks it (ids before
+    the block, finite numbers); the block is copied into tuples.
 
     >>> tape = leaves([1.0, 2.0, 3.0, 4.0])
     >>> blk = Block(((2, 3),), (1.0, 2.0), (0, 1), ((3.0, 4.0),))   # y = w . x
@@ -765,7 +885,8 @@ def block_nodes(op: str, values: Sequence[float], block: Block) -> tuple[Entry, 
     ``push_block`` pushes them on their own; a layer that pushes several
     blocks and nodes in one batch (``layers.attention``) builds them here.
     A member is stored as ``(value, block, k, op)`` (``k`` its index in the
-    block). The shapes are not checked here.
+    block). Nothing is checked here: ``push_many`` checks and copies them,
+    in any order and any selection (``push_trusted`` takes a layer's word).
 
     >>> tape = leaves([1.0, 2.0, 3.0, 4.0])
     >>> blk = Block(((2, 3),), (1.0, 2.0), (0, 1), ((3.0, 4.0),))   # y = w . x

@@ -190,7 +190,7 @@ def hvp(f: TapeFunction, has_aux: bool = False) -> Callable[[Any, Any], Any]:
         leaves, rebuild = _leaves_of(ids)
         v_leaves = _matching_leaves("hvp", vs, ids, len(leaves))
         tape, grads, _, aux = _gradient_nodes(f, has_aux, tape, ids)
-        tape, g_dot_v = T.weighted_sum(tape, grads, v_leaves)
+        tape, g_dot_v = T.weighted_sum(tape, T.as_ids(grads), v_leaves)
         adjoint = T.backward_as_tuple(tape, g_dot_v)
         product = rebuild(tuple([adjoint[j] for j in leaves]))
         return (product, aux) if has_aux else product

@@ -5,12 +5,14 @@ microgpt.py does them; the fused layers must agree with them to rounding, in the
 and in the gradient of a random downstream scalar with respect to every input.
 """
 
+import decimal
 import math
 
 import pytest
 from bits import bits
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from strategies import finite
 
 import functional_gpt.tape as T
 from functional_gpt import layers as L
@@ -166,7 +168,7 @@ def test_linear_reads_a_run_matrix_as_its_rows(n_in, n_out, data):
     tape = T.leaves(flat)
     tape, x = T.map_tape(tape, data.draw(st.lists(floats, min_size=n_in, max_size=n_in)), T.var)
     w = T.RunMatrix(0, n_out, n_in)
-    assert L.linear(tape, x, w) == L.linear(tape, x, [list(row) for row in w])
+    assert L.linear(tape, x, w) == L.linear(tape, x, [T.as_ids(row) for row in w])
     with pytest.raises(ValueError, match=f"linear: row of {n_in} weights for an input of"):
         L.linear(tape, x[:-1] + x + x, w)
 
@@ -250,7 +252,7 @@ def test_attention_rejects_bad_shapes():
         with pytest.raises(ValueError, match="attention: "):
             L.attention(tape, *args, n_head)
     with pytest.raises(IndexError, match="attention: node id 99"):
-        L.attention(tape, q, [k], [(4, 99)], 1)
+        L.attention(tape, q, [k], [(T.Id(4), T.Id(99))], 1)
 
 
 @given(vectors)
@@ -285,9 +287,68 @@ def test_vector_ops_reject_bad_input():
     with pytest.raises(ValueError, match="add: lengths differ"):
         L.vector_add(tape, ids, ids[:1])
     with pytest.raises(IndexError, match="relu"):
-        L.vector_relu(tape, [5])
+        L.vector_relu(tape, [T.Id(5)])
     with pytest.raises(IndexError, match="mul"):
-        L.vector_mul(tape, ids, -1)
+        L.vector_mul(tape, ids, T.Id(-1))
+
+
+# ------------------------------------------------- cross-entropy near underflow
+
+
+def microgpt_loss(logits: list[float], target: int) -> float:
+    """microgpt.py's float operations: exp(x - max), a left-fold sum, e * total**-1, -log."""
+    top = max(logits)
+    exps = [math.exp(x - top) for x in logits]
+    total = 0.0
+    for e in exps:
+        total += e
+    return -math.log(exps[target] * total**-1)
+
+
+def exact_loss(logits: list[float], target: int) -> float:
+    """-log softmax(logits)[target] in 60-digit decimal arithmetic, rounded once."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = 60
+        xs = [decimal.Decimal(x) for x in logits]
+        return float(sum((x - xs[target]).exp() for x in xs).ln())
+
+
+@given(st.lists(finite(-30.0, 30.0), min_size=1, max_size=6), st.data())
+def test_cross_entropy_is_microgpts_where_the_probability_is_normal(logits, data) -> None:
+    target = data.draw(st.integers(0, len(logits) - 1))
+    tape, ids = T.map_tape(T.new(), logits, T.var)
+    tape, loss = L.cross_entropy(tape, ids, target)
+    assert float.hex(T.data(tape, loss)) == float.hex(microgpt_loss(logits, target))
+
+
+@given(finite(708.5, 745.0), st.lists(finite(-5.0, 5.0), max_size=4))
+def test_cross_entropy_is_accurate_where_the_probability_would_be_subnormal(gap, others) -> None:
+    """Logits 0, the others, and -gap at the target: the probability is a subnormal (or close
+    to one), where -log(p) has lost digits; the loss is the exact one to a few ulps."""
+    logits = [0.0, *others, -gap]
+    target = len(logits) - 1
+    tape, ids = T.map_tape(T.new(), logits, T.var)
+    p = L.softmax_values(logits)[target]
+    if 0.0 < p < 2.0**-1022:
+        tape, loss = L.cross_entropy(tape, ids, target)
+        assert math.isclose(T.data(tape, loss), exact_loss(logits, target), rel_tol=1e-15)
+
+
+def test_cross_entropy_near_underflow_is_the_gap() -> None:
+    """The issue's numbers: logits [0, -g] at target 1 give g, not 739.9974 or 743.75."""
+    for g in (700.0, 708.0, 740.0, 744.0, 745.0):
+        tape, ids = T.map_tape(T.new(), [0.0, -g], T.var)
+        assert T.data(*L.cross_entropy(tape, ids, 1)) == g
+    tape, ids = T.map_tape(T.new(), [0.0, -746.0], T.var)
+    with pytest.raises(T.NonFiniteError, match="underflows to 0"):
+        L.cross_entropy(tape, ids, 1)
+
+
+def test_cross_entropy_target_is_a_plain_index() -> None:
+    tape, ids = T.map_tape(T.new(), [0.0, 1.0], T.var)
+    for bad in (True, T.Id(1), 1.0):
+        with pytest.raises(TypeError, match="cross_entropy: target .* must be a plain int"):
+            L.cross_entropy(tape, ids, bad)
 
 
 def test_the_old_names_of_the_vector_ops_still_work_with_a_deprecation_warning():

@@ -60,9 +60,9 @@ def layer_on_a_pool(draw, distinct: bool = False):
     values = draw(st.lists(floats, min_size=size, max_size=size))
     n_pool = 2 * size - 1
     if distinct:
-        ids = draw(st.permutations(range(n_pool)))[:need]
+        ids = T.as_ids(draw(st.permutations(range(n_pool)))[:need])
     else:
-        ids = draw(st.lists(st.integers(0, n_pool - 1), min_size=need, max_size=need))
+        ids = T.as_ids(draw(st.lists(st.integers(0, n_pool - 1), min_size=need, max_size=need)))
     x, rest = tuple(ids[:n_in]), ids[n_in:]
     w = [tuple(rest[r * n_in : (r + 1) * n_in]) for r in range(n_out)]
     bias = tuple(rest[n_out * n_in :])
@@ -96,7 +96,7 @@ def test_linear_with_bias_reads_a_run_matrix_as_its_rows(n_in, n_out, data):
     w, bias = T.RunMatrix(0, n_out, n_in), T.Run(n_out * n_in, n_out * (n_in + 1))
     tape, x = T.map_tape(tape, data.draw(st.lists(floats, min_size=n_in, max_size=n_in)), T.var)
     by_matrix = L.linear(tape, x, w, bias)
-    by_rows = L.linear(tape, x, [list(row) for row in w], list(bias))
+    by_rows = L.linear(tape, x, [list(T.as_ids(row)) for row in w], list(T.as_ids(bias)))
     assert T.values(*by_matrix) == T.values(*by_rows)
     assert [T.node(by_matrix[0], i) for i in by_matrix[1]] == [
         T.node(by_rows[0], i) for i in by_rows[1]]
@@ -133,28 +133,28 @@ def bad_case():
 def test_linear_rejects_too_few_biases():
     tape, x, w = bad_case()
     with pytest.raises(ValueError, match="linear: 1 biases for 2 rows"):
-        L.linear(tape, x, w, bias=(0,))
+        L.linear(tape, x, w, bias=T.as_ids((0,)))
 
 
 def test_linear_rejects_too_many_biases():
     tape, x, w = bad_case()
     with pytest.raises(ValueError, match="linear: 3 biases for 2 rows"):
-        L.linear(tape, x, w, bias=(0, 1, 2))
+        L.linear(tape, x, w, bias=T.as_ids((0, 1, 2)))
 
 
 def test_linear_rejects_a_bias_id_not_on_the_tape():
     tape, x, w = bad_case()
     with pytest.raises(IndexError, match="linear: node id 6 is not on this tape of 6 nodes"):
-        L.linear(tape, x, w, bias=(0, 6))
+        L.linear(tape, x, w, bias=T.as_ids((0, 6)))
 
 
 def test_linear_rejects_a_bias_given_as_a_number():
     tape, x, w = bad_case()
     with pytest.raises(TypeError, match=r"linear: 0\.5 is a number, not a node id"):
-        L.linear(tape, x, w, bias=(0.5, 1))
+        L.linear(tape, x, w, bias=(0.5, T.Id(1)))
 
 
 def test_linear_rejects_ragged_rows_with_a_bias():
     tape, x, w = bad_case()
     with pytest.raises(ValueError, match="linear: row of 1 weights for an input of 2"):
-        L.linear(tape, x, [w[0], w[1][:1]], bias=(0, 1))
+        L.linear(tape, x, [w[0], w[1][:1]], bias=T.as_ids((0, 1)))

@@ -79,3 +79,15 @@ def test_sgd_step_rejects_a_rate_that_is_not_a_number():
 def test_sgd_step_rejects_a_boolean_rate():
     with pytest.raises(TypeError, match="sgd_step: lr must be a number, got bool"):
         sgd_step([1.0], [0.1], True)
+
+
+@given(st.floats(1e-4, 1.0), st.lists(st.floats(-3.0, 3.0), min_size=1, max_size=4))
+def test_adam_step_runs_at_the_rate_its_hyperparameters_name(lr: float, grads: list) -> None:
+    """Without an lr argument adam_step uses Adam.lr; with one, that rate instead."""
+    from functional_gpt.optim import Adam, adam_init, adam_step
+
+    params, state = tuple([0.5] * len(grads)), adam_init(len(grads))
+    assert adam_step(Adam(lr=lr), state, params, grads) == adam_step(Adam(), state, params,
+                                                                     grads, lr)
+    with pytest.raises(ValueError, match="adam_step: lr must be a finite number"):
+        adam_step(Adam(lr=float("nan")), state, params, grads)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from strategies import Program, bad_ids, finite, programs, run_on_tape, snapshot
 
 import functional_gpt.tape as T
+from functional_gpt import layers as L
 
 Call = Callable[[T.Tape, object], object]
 
@@ -46,9 +47,9 @@ ID_SLOTS: list[tuple[str, Call]] = [
 PRIMITIVE_SLOTS = list(ID_SLOTS)  # where a node belongs: these take an Id, never a plain int
 ID_SLOTS += [
     ("sum", lambda t, i: T.sum(t, [i])),
-    ("sum", lambda t, i: T.sum(t, [0, i, 0])),
-    ("dot", lambda t, i: T.dot(t, [0, i], [0, 0])),
-    ("dot", lambda t, i: T.dot(t, [0, 0], [i, 0])),
+    ("sum", lambda t, i: T.sum(t, [T.Id(0), i, T.Id(0)])),
+    ("dot", lambda t, i: T.dot(t, [T.Id(0), i], [T.Id(0), T.Id(0)])),
+    ("dot", lambda t, i: T.dot(t, [T.Id(0), T.Id(0)], [i, T.Id(0)])),
     ("data", lambda t, i: T.data(t, i)),
     ("values", lambda t, i: T.values(t, [0, i])),
     ("backward", lambda t, i: T.backward(t, i)),
@@ -300,3 +301,67 @@ def test_weighted_sum_refuses_other_lengths_and_ids_for_weights() -> None:
     message = refused(tape, lambda: T.weighted_sum(tape, xs, [1.0]), ValueError)
     assert message == "weighted_sum: lengths differ (2 ids and 1 weights)"
     refused(tape, lambda: T.weighted_sum(tape, xs, [1.0, "2"]), TypeError)
+
+
+# ------------------------------------------------------- the one rule for ids
+
+
+def two_leaves() -> tuple[T.Tape, T.Id, T.Id]:
+    tape, (x, half) = T.map_tape(T.new(), [3.0, 0.5], T.var)
+    return tape, x, half
+
+
+@pytest.mark.parametrize("call", [
+    lambda t, x: T.sum(t, [0, 1]),
+    lambda t, x: T.dot(t, [x, 1], [x, x]),
+    lambda t, x: T.weighted_sum(t, [0], [1.0]),
+    lambda t, x: L.linear(t, [0, 1], [[x, x]]),
+    lambda t, x: L.softmax(t, [0, 1]),
+    lambda t, x: L.rmsnorm(t, (0, 1)),
+    lambda t, x: L.vector_add(t, [0], [1]),
+    lambda t, x: L.vector_relu(t, [0]),
+    lambda t, x: L.cross_entropy(t, [0, 1], 0),
+    lambda t, x: L.attention(t, [x], [[0]], [[x]], 1),
+], ids=["sum", "dot", "weighted_sum", "linear", "softmax", "rmsnorm", "vector_add",
+        "vector_relu", "cross_entropy", "attention"])
+def test_a_plain_int_where_nodes_belong_offers_both_readings(call) -> None:
+    """sum(tape, [0, 1]) once summed nodes 0 and 1; a user may have meant the numbers."""
+    tape, x, _ = two_leaves()
+    message = refused(tape, lambda: call(tape, x), TypeError)
+    assert "is a plain int, not a node id" in message
+    assert "for the number write" in message and "T.Id(" in message
+
+
+@pytest.mark.parametrize("call", [
+    lambda t, x, h: T.pow(t, x, h),
+    lambda t, x, h: T.scale(t, x, h),
+    lambda t, x, h: T.add_constant(t, x, h),
+    lambda t, x, h: T.var(t, h),
+    lambda t, x, h: T.constant(t, h),
+    lambda t, x, h: T.weighted_sum(t, [x], [h]),
+    lambda t, x, h: T.push(t, "mine", 1.0, [x], [h]),
+    lambda t, x, h: T.push(t, "mine", h, [x], [1.0]),
+    lambda t, x, h: T.push_many(t, [(1.0, (x,), (h,), "mine")]),
+], ids=["pow", "scale", "add_constant", "var", "constant", "weighted_sum", "push grad",
+        "push value", "push_many"])
+def test_an_id_where_a_number_belongs_is_refused(call) -> None:
+    """pow(tape, x, half) with half a node once used the id 1 as the exponent."""
+    tape, x, half = two_leaves()
+    message = refused(tape, lambda: call(tape, x, half), TypeError)
+    assert "1 is a node id, not a number" in message and "T.data(tape, 1)" in message
+
+
+@pytest.mark.parametrize("call", [
+    lambda t: T.values(t, [True, False]),
+    lambda t: T.data(t, True),
+    lambda t: T.node(t, False),
+    lambda t: T.as_ids([True]),
+    lambda t: T.sum(t, [True]),
+    lambda t: T.push(t, "mine", 1.0, [True], [1.0]),
+    lambda t: T.Run.of([True]),
+    lambda t: L.cross_entropy(t, T.as_ids([0, 1]), True),
+])
+def test_a_bool_is_never_an_id_nor_an_index(call) -> None:
+    tape, _, _ = two_leaves()
+    message = refused(tape, lambda: call(tape), TypeError)
+    assert "bool" in message or "True" in message or "False" in message

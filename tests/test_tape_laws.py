@@ -195,15 +195,28 @@ def leading_leaves(tape: T.Tape) -> int:
 @given(programs(), st.data())
 def test_update_is_reset_with_new_values(program: Program, data: st.DataObject) -> None:
     """update(tape, vs) on a tape built with var: len(vs) leaves holding vs, shaped like reset,
-    as long as the first len(vs) nodes are leaves; the tape is unchanged."""
+    with one value per leading leaf; the tape is unchanged."""
     tape = run_on_tape(program)
     before = snapshot(tape)
-    vs = data.draw(st.lists(floats, max_size=leading_leaves(tape)))
+    n = leading_leaves(tape)
+    vs = data.draw(st.lists(floats, min_size=n, max_size=n))
     out = T.update(tape, vs)
     assert T.values(out, range(len(out))) == tuple(vs)
     assert len(out) == len(T.reset(tape, len(vs)))
     assert all(inputs == () for _, inputs, _, _ in out.nodes)
     assert snapshot(tape) == before
+
+
+@given(programs(), st.integers(1, 5))
+def test_update_on_a_var_tape_refuses_to_drop_a_leading_leaf(program: Program, fewer: int) -> None:
+    """Fewer values than a var-built tape's leading leaves: refused, with the explicit way."""
+    tape = run_on_tape(program)
+    n = leading_leaves(tape) - fewer
+    if n >= 0:
+        with pytest.raises(ValueError, match=rf"update: {n} values for a tape whose first "
+                                             rf".* update\(reset\(tape, {n}\), values\)"):
+            T.update(tape, [1.0] * n)
+        assert len(T.update(T.reset(tape, n), [1.0] * n)) == n
 
 
 @given(programs(), st.integers(1, 5))

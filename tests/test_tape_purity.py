@@ -6,12 +6,14 @@ differentiate, reset and update randomly chosen EARLIER tapes, and its
 invariant is that every tape still equals its snapshot.
 """
 
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from strategies import Instr, apply_instr, finite, instructions, snapshot
 
 import functional_gpt.tape as T
-from functional_gpt import repl
+from functional_gpt import layers as L
+from functional_gpt import repl, trees
 
 
 def try_step(tape: T.Tape, ins: Instr) -> tuple[T.Tape, int] | None:
@@ -95,10 +97,9 @@ class TapeForest(RuleBasedStateMachine):
         """update returns a new tape of leaves with new values; the old tape is kept as it was."""
         tape = self.pick(data)
         n = len(tape.base)  # a tape of parameters takes one value per parameter
-        if not n:  # a tape built with var takes values for its first leaves
+        if not n:  # a tape built with var takes one value per leading leaf
             while n < len(tape) and not T.node(tape, n).inputs:
                 n += 1
-            n = data.draw(st.integers(0, n), label="how many")
         vs = data.draw(st.lists(finite(-4.0, 4.0), min_size=n, max_size=n), label="values")
         self.keep(T.update(tape, vs))
 
@@ -116,3 +117,79 @@ class TapeForest(RuleBasedStateMachine):
 
 
 TestTapeForest = TapeForest.TestCase
+
+
+# ------------------------------------------------- mutation after the call
+
+JUNK = 7.0  # what scramble writes into every list and dict a call was given
+
+
+def scramble(obj: object) -> None:
+    """Change every list and dict inside ``obj`` in place: each item replaced, one more added."""
+    if isinstance(obj, tuple):  # a tuple (a Block, an entry) may hold lists
+        for item in obj:
+            scramble(item)
+    elif isinstance(obj, list):
+        for item in obj:
+            scramble(item)
+        obj[:] = [JUNK] * len(obj) + [JUNK]
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            scramble(item)
+        obj.update(dict.fromkeys(obj, JUNK), junk=JUNK)
+
+
+def ids_list(draw: st.DrawFn, n: int, size: int) -> list:
+    return list(T.as_ids(draw(st.lists(st.integers(0, n - 1), min_size=size, max_size=size))))
+
+
+@st.composite
+def public_calls(draw: st.DrawFn, tape: T.Tape) -> tuple[str, object, tuple]:
+    """One public call that stores what it is given, as (name, function, arguments), its
+    arguments built of fresh lists and dicts."""
+    n = len(tape)
+    w = draw(st.integers(1, 3), label="width")
+    floats = st.lists(finite(-2.0, 2.0), min_size=w, max_size=w)
+    xs, ys, ws = ids_list(draw, n, w), ids_list(draw, n, w), draw(floats)
+    block = T.Block([list(xs[:1])], [1.5], list(ys), [draw(floats)])
+    calls = {
+        "push": (T.push, (tape, "mine", 1.0, xs, ws)),
+        "push_many": (T.push_many, (tape, [[0.5, xs, ws, "a"], [1.0, [n], [2.0], "b"]])),
+        "push_block": (T.push_block, (tape, "blk", [2.0], block)),
+        "block_nodes": (lambda t, b: T.push_many(t, list(T.block_nodes("blk", [2.0], b))),
+                        (tape, block)),
+        "sum": (T.sum, (tape, xs)),
+        "dot": (T.dot, (tape, xs, ys)),
+        "weighted_sum": (T.weighted_sum, (tape, xs, ws)),
+        "linear": (L.linear, (tape, xs, [ys, list(xs)], list(ys[:1] * 2))),
+        "softmax": (L.softmax, (tape, xs)),
+        "rmsnorm": (L.rmsnorm, (tape, xs)),
+        "vector_add": (L.vector_add, (tape, xs, ys)),
+        "vector_relu": (L.vector_relu, (tape, xs)),
+        "attention": (L.attention, (tape, xs, [ys, list(xs)], [list(xs), ys], 1)),
+        "cross_entropy": (L.cross_entropy, (tape, xs, 0)),
+        "to_tape": (trees.to_tape, (tape, {"w": draw(floats), "b": [draw(floats)]})),
+        "leaves": (lambda t, vs: (T.leaves(vs), 0), (tape, draw(floats))),
+    }
+    name = draw(st.sampled_from(sorted(calls)), label="call")
+    return (name, *calls[name])
+
+
+@given(st.data())
+@settings(max_examples=200)
+def test_changing_what_a_call_was_given_never_changes_a_tape(data: st.DataObject) -> None:
+    """After every public call that stores what it is given, every list and dict passed in is
+    changed: no tape made so far changes, nor its gradients."""
+    inputs = data.draw(st.lists(finite(-2.0, 2.0), min_size=2, max_size=4), label="inputs")
+    tape = T.leaves(inputs)
+    made = [(tape, snapshot(tape), tuple(map(float.hex, T.backward(tape, len(tape) - 1))))]
+    for _ in range(data.draw(st.integers(1, 5), label="calls")):
+        name, call, args = data.draw(public_calls(tape))
+        new, out = call(*args)
+        made.append((new, snapshot(new), tuple(map(float.hex, T.backward(new, len(new) - 1)))))
+        scramble(args)
+        if name != "leaves":
+            tape = new
+        for t, snap, g in made:
+            assert snapshot(t) == snap, name
+            assert tuple(map(float.hex, T.backward(t, len(t) - 1))) == g, name
