@@ -63,30 +63,32 @@ def solve(a: Sequence[Sequence[float]], b: Sequence[float]) -> tuple[float, ...]
     return tuple(x)
 
 
-def newton(loss, start: Sequence[float], max_steps: int = 50) -> list[tuple[float, float]]:
-    """Newton's steps from ``start``: (loss, largest |gradient component|) before each step."""
+def descend(loss, start: Sequence[float], step, max_steps: int) -> list[tuple[float, float]]:
+    """Steps ``xs <- step(xs, gradient)`` from ``start`` until the gradient is below
+    TOLERANCE: (loss, largest |gradient component|) before each step."""
     xs, trace = tuple(start), []
     for _ in range(max_steps):
         value, grad = value_and_grad(loss)(list(xs))
         trace.append((value, max(map(abs, grad))))
         if trace[-1][1] < TOLERANCE:
             break
-        step = solve(hessian(loss)(list(xs)), grad)
-        xs = tuple(x - s for x, s in zip(xs, step))
+        xs = step(xs, grad)
     return trace
 
 
-def gradient_descent(loss, start: Sequence[float], lr: float,
-                     max_steps: int = 5000) -> list[tuple[float, float]]:
-    """Plain gradient descent from ``start``, as ``newton`` reports it."""
-    xs, trace = tuple(start), []
-    for _ in range(max_steps):
-        value, grad = value_and_grad(loss)(list(xs))
-        trace.append((value, max(map(abs, grad))))
-        if trace[-1][1] < TOLERANCE:
-            break
-        xs = tuple(x - lr * g for x, g in zip(xs, grad))
-    return trace
+def newton(loss, start: Sequence[float]) -> list[tuple[float, float]]:
+    """Newton's steps, ``x - H^-1 g`` with the exact Hessian, as ``descend`` reports them."""
+
+    def step(xs, grad):
+        return tuple(x - s for x, s in zip(xs, solve(hessian(loss)(list(xs)), grad)))
+
+    return descend(loss, start, step, 50)
+
+
+def gradient_descent(loss, start: Sequence[float], lr: float) -> list[tuple[float, float]]:
+    """Plain gradient descent, ``x - lr g``, as ``descend`` reports it."""
+    return descend(loss, start, lambda xs, grad: tuple(x - lr * g for x, g in zip(xs, grad)),
+                   5000)
 
 
 def main() -> None:

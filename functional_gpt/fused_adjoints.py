@@ -3,20 +3,23 @@
 ``tape.backward_on_tape`` is the specification: a fold from the root down in which every edge
 ``j <- i`` pushes a product ``local * g`` and a sum ``adjoint[j] + product``. That is two nodes per
 edge, about 60,000 for the GPT's loss on a four-letter name. ``fused_backward_on_tape`` below
-builds the same adjoints with one node each:
+builds the same adjoints with one node each, and its values are the spec's, bit for bit:
 
-- a node's adjoint ``0.0 + f_1 * g_1 + f_2 * g_2 + ...`` is one ``adjoint`` node, its
-  contributions in the order the fold hands them over (consumers from the highest id down, each
-  in the order of its inputs). Each factor ``f`` is a local gradient from the op's rule (a node
-  or a float constant) and each ``g`` a consumer's adjoint node. The value is the same left fold
-  of the same products, so it equals the spec's bit for bit;
+- a node's adjoint ``0.0 + f_1 * g_1 + f_2 * g_2 + ...`` is one node: the left fold of the same
+  products in the order the fold hands them over (consumers from the highest id down, each in
+  the order of its inputs). Each factor ``f`` is a local gradient from the op's rule (a node or
+  a float constant), each ``g`` a consumer's adjoint node. Where every factor is a node it is a
+  ``dot`` of the f's and the g's; where every factor is a constant, a ``weighted_sum`` of the
+  g's; otherwise an ``adjoint`` node, whose rule is defined below (d/dg_k = f_k, d/df_k = g_k);
 - a node whose one contribution is ``1.0 * g`` (an add, a sum, a residual) takes ``g``'s node as
   its adjoint, as ``0.0 + 1.0 * g`` is ``g`` itself (a zero ``g`` is pushed, to keep ``+0.0``);
+- nodes read alike (a weight matrix's row, read by the same consumer at every position; the
+  inputs of a linear layer, read by all its rows) get their dots as one ``Block``, like a layer;
+  a block whose rule gives back its own ids swapped (a dot's) is handed over column by column;
 - the rules run first, in one pass from the root down, and the adjoints are then appended as one
   batch: no rule reads an adjoint, so the ids are known before the batch is built. The lists and
   dicts that this takes are local to the function (``runST``-style) and frozen before return.
 
-An ``adjoint`` node's rule makes it differentiable again: d/dg_k is f_k, and d/df_k is g_k.
 ``tests/test_second_order.py`` checks the adjoints against ``tape.backward_on_tape``'s: the values
 bit for bit, and their own derivatives to rounding.
 
@@ -214,25 +217,29 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
     adjoint_at = adjoint.__getitem__
     group: list[int] = []  # local: consecutive nodes whose factors are nodes, same consumers
 
-    def flush() -> None:  # push the group's adjoints: a dot each, as one Block if several
-        if not group:
-            return
-        gs = tuple(map(adjoint_at, consumers[group[0]]))
-        gvs = tuple(map(value_at, gs))
-        factor_rows = [tuple(factors[i]) for i in group]  # local
-        row_values = [tuple(map(value_at, row)) for row in factor_rows]  # local
+    def push_dots(targets: Sequence[int], factor_rows: Sequence[tuple[int, ...]],
+                  row_values: Sequence[tuple[float, ...]], gs: tuple[int, ...],
+                  gvs: tuple[float, ...]) -> None:
+        """The adjoints of ``targets``: each the dot of its factors with the g's, pushed as one
+        Block (one plain ``dot`` node if alone). d/df = g, d/dg = f: a dot's rule."""
         totals = fold_dots(gvs, row_values)
         if not all(map(isfinite, totals)):
-            bad = next(i for i, t in zip(group, totals) if not isfinite(t))
+            bad = next(i for i, t in zip(targets, totals) if not isfinite(t))
             raise T.NonFiniteError(f"backward_on_tape: the adjoint of node {bad} overflows")
         start = len(values)
-        adjoint.update(zip(group, range(start, start + len(group))))
+        adjoint.update(zip(targets, range(start, start + len(targets))))
         values.extend(totals)
-        if len(group) == 1:  # d/df = g, d/dg = f: the dot of the factors with the g's
+        if len(targets) == 1:
             batch.append((totals[0], (*factor_rows[0], *gs), (*gvs, *row_values[0]), "dot"))
         else:
             batch.extend(block_nodes("dot", totals, Block(tuple(factor_rows), gvs, gs,
                                                           tuple(row_values))))
+
+    def flush() -> None:  # the group's adjoints: nodes read alike, by the same consumers
+        gs = tuple(map(adjoint_at, consumers[group[0]]))
+        factor_rows = [tuple(factors[i]) for i in group]  # local
+        push_dots(group, factor_rows, [tuple(map(value_at, row)) for row in factor_rows], gs,
+                  tuple(map(value_at, gs)))
         group.clear()
 
     for i in reached[1:]:
@@ -267,7 +274,8 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
         adjoint[i] = len(values)
         values.append(total)
         batch.append(entry)
-    flush()
+    if group:
+        flush()
     common_values: dict[int, tuple[Any, tuple[float, ...]]] = {}  # local cache, by identity
 
     def values_of(common: tuple[int, ...]) -> tuple[float, ...]:
@@ -278,17 +286,9 @@ def adjoints_on_tape(tape: Tape, root: int) -> tuple[Tape, dict[int, int]]:
 
     for own, received in rows.items():  # a row of parameters: its adjoints as one Block
         gs = tuple([adjoint[m] for m, _ in received])
-        gvs = tuple(map(value_at, gs))
         id_rows = tuple(zip(*[common for _, common in received]))  # per parameter, its factors
         value_rows = tuple(zip(*[values_of(common) for _, common in received]))
-        totals = fold_dots(gvs, value_rows)
-        if not all(map(isfinite, totals)):
-            bad = next(i for i, t in zip(own, totals) if not isfinite(t))
-            raise T.NonFiniteError(f"backward_on_tape: the adjoint of node {bad} overflows")
-        start = len(values)
-        adjoint.update(zip(own, range(start, start + len(own))))
-        values.extend(totals)
-        batch.extend(block_nodes("dot", totals, Block(id_rows, gvs, gs, value_rows)))
+        push_dots(own, id_rows, value_rows, gs, tuple(map(value_at, gs)))
     return appended(tape, tuple(batch)), adjoint
 
 
