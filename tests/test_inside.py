@@ -148,7 +148,10 @@ def test_pca_of_points_in_the_plane_is_the_closed_form(points) -> None:
     assert p.variances[0] == pytest.approx(big, abs=1e-9 * scale + 1e-12)
     assert p.variances[1] == pytest.approx(max(small, 0.0), abs=1e-9 * scale + 1e-12)
     assert p.total_variance == pytest.approx(a + c, abs=1e-12 * scale + 1e-15)
-    if half_gap > 1e-6 * scale:  # a clear first direction: at angle atan2(2b, a - c) / 2
+    size = max(x * x + y * y for x, y in points)
+    # A clear first direction, at angle atan2(2b, a - c) / 2; not where the spread is no more
+    # than the rounding of the coordinates themselves (identical points, say), which has none.
+    if half_gap > 1e-6 * scale and scale > 1e-12 * size:
         angle = math.atan2(2 * b, a - c) / 2
         along = p.components[0][0] * math.cos(angle) + p.components[0][1] * math.sin(angle)
         assert abs(along) == pytest.approx(1.0, abs=1e-7)

@@ -210,7 +210,8 @@ def test_uniform_is_bit_for_bit_random_uniform(n: int, pairs: list[tuple[float, 
         state, x = R.uniform(state, a, b)
         expected = oracle.uniform(a, b)
         assert x == expected and type(x) is type(expected), (a, b)
-        assert min(a, b) <= x <= max(a, b)
+        if float(a) == a and float(b) == b:  # an int past 2**53 is rounded on the way, as
+            assert min(a, b) <= x <= max(a, b)  # in CPython: it may land outside by a unit
     assert R.to_cpython(state) == oracle.getstate()
 
 
