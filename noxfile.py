@@ -5,9 +5,11 @@
     nox -s pure-pyrsistent       # 3.11 without pyrsistent's C extension (as 3.13+ always is)
 
 Each session installs the package with its test extra into a fresh virtual
-environment and runs ``python -m pytest`` (doctests, properties, the exactness
-tests against the mutable reference, ruff, mypy, examples, benchmarks at a tiny
-size). Extra arguments go to pytest: ``nox -- -x -q``.
+environment and runs ``python -m pytest -m "not slow"``: doctests, properties,
+the exactness tests against the mutable reference, ruff, mypy. The tests marked
+``slow`` (the tour, the examples and the benchmarks run as a user runs them, the
+memory limits) run once, in CI's first run, the README's command, on the
+machine's default Python. Extra arguments go to pytest: ``nox -- -x -q``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def _pytest(session: nox.Session) -> None:
         "import sys, pyrsistent; print('python', sys.version.split()[0], '| pvector:',"
         " type(pyrsistent.pvector()).__module__ + '.' + type(pyrsistent.pvector()).__name__)",
     )
-    session.run("python", "-m", "pytest", *session.posargs)
+    session.run("python", "-m", "pytest", "-m", "not slow", *session.posargs)
 
 
 @nox.session(python=PYTHONS)

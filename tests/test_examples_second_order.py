@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # run once in CI, not in every nox session (see noxfile.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

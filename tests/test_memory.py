@@ -17,8 +17,9 @@ from test_cli import _env
 from functional_gpt import checkpoint as C
 
 resource = pytest.importorskip("resource", reason="needs POSIX resource limits")
-pytestmark = pytest.mark.skipif(not Path("/proc/self/statm").exists(),
-                                reason="needs Linux's /proc to read the process's size")
+pytestmark = [pytest.mark.slow,  # run once in CI, not in every nox session (see noxfile.py)
+              pytest.mark.skipif(not Path("/proc/self/statm").exists(),
+                                 reason="needs Linux's /proc to read the process's size")]
 
 # The child: import everything the command needs, read its own virtual size, allow `room`
 # bytes more, then run the command line in this very process.

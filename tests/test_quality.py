@@ -34,6 +34,7 @@ def test_mypy_finds_nothing():
 SMALL = {"sharpness.py": ["--steps", "20", "--names", "2", "--iterations", "3"]}
 
 
+@pytest.mark.slow
 def test_every_example_runs(tmp_path):
     """Every script in examples/ runs to completion with exit status 0."""
     scripts = sorted((ROOT / "examples").glob("*.py"))
@@ -47,6 +48,7 @@ def test_every_example_runs(tmp_path):
         assert result.returncode == 0, f"{script.name}:\n{result.stdout}\n{result.stderr}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "benchmarks").glob("bench_*.py")))
 def test_benchmarks_run_at_a_tiny_size(script):
     """Each benchmark still runs (at --quick size) and prints its table; no time is asserted."""

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # run once in CI, not in every nox session (see noxfile.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 TOUR = ROOT / "examples" / "tour.ipynb"
 
