@@ -57,7 +57,6 @@ import math
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -69,6 +68,7 @@ from . import tokenizer as tk
 from .datasets import DataSource
 from .model import Config
 from .optim import Adam, AdamState
+from .shell import write_atomically
 from .train import TrainState
 
 __all__ = [
@@ -575,25 +575,9 @@ def save(path: str | os.PathLike[str], ckpt: Checkpoint) -> None:
     removed first (``remove_stray_temps``).
     """
     text = dumps(ckpt)
-    path = os.path.realpath(path)
-    directory = os.path.dirname(path)
-    remove_stray_temps(directory)
-    fd, tmp = tempfile.mkstemp(prefix=f".checkpoint-{os.getpid()}-", suffix=".tmp", dir=directory)
-    try:
-        umask = os.umask(0)  # read the umask (only by setting it), then put it back
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode of a new file
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    remove_stray_temps(os.path.dirname(os.path.realpath(path)))
+    write_atomically(path, lambda f: f.write(text.encode("utf-8")),
+                     prefix=f".checkpoint-{os.getpid()}-")
 
 
 def _read_bounded(path: str | os.PathLike[str]) -> str:

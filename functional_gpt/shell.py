@@ -383,7 +383,9 @@ def check_output_paths(
                 raise PathRefused(f"{flag} {path} is the {source} file: refusing to overwrite it")
 
 
-def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
+def write_atomically(
+    path: str | os.PathLike[str], write: Callable[[BinaryIO], object], prefix: str | None = None,
+) -> None:
     """Write a file whole or not at all: ``write`` fills a temp file beside it, then a rename.
 
     The temp file is in the target's directory (a rename within one file
@@ -391,7 +393,8 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], o
     disk and then renamed over ``path``: a full disk, a kill or an error in
     ``write`` leaves the old file as it was and no temp file behind. A
     symlink is written through: its target gets the new file, the link
-    stays. OSError as the system gives it.
+    stays. ``prefix`` names the temp file (``.NAME-`` unless given), for a
+    writer that recognises its own leftovers. OSError as the system gives it.
 
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
@@ -410,7 +413,8 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], o
     """
     target = os.path.realpath(path)
     folder, name = os.path.split(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-" if prefix is None else prefix, suffix=".tmp",
+                               dir=folder)
     try:
         umask = os.umask(0)  # read the umask (only by setting it), then put it back
         os.umask(umask)
