@@ -32,7 +32,7 @@ from . import tape as T
 from . import trees
 from .tape_html import HTML_ITEMS, HTML_ROWS, wengert_html
 from .tape_storage import Tape, finite_number
-from .transforms import hessian, hvp, tape_gradient
+from .transforms import hessian, hvp, is_flat, output_and_aux, tape_gradient
 
 __all__ = [
     "value_and_grad",
@@ -55,25 +55,6 @@ __all__ = [
     "HTML_ROWS",
     "HTML_ITEMS",
 ]
-
-
-def _is_flat(params: Any) -> bool:
-    """A plain list or tuple of numbers: the inputs ``value_and_grad`` has always taken."""
-    return type(params) in (list, tuple) and all(
-        isinstance(x, (int, float)) and not isinstance(x, bool) for x in params)
-
-
-def _out_and_aux(result: Any, has_aux: bool) -> tuple[Any, Any]:
-    """What a tape function returned besides its tape: (the output id, its auxiliary values)."""
-    if has_aux:
-        if not (isinstance(result, tuple) and len(result) == 2):
-            raise TypeError("value_and_grad: with has_aux=True, f must return "
-                            f"(tape, (out_id, aux)), not (tape, {result!r})")
-        return result
-    if isinstance(result, (tuple, list)):
-        raise TypeError(f"value_and_grad: f returned (tape, {result!r}), not (tape, out_id); "
-                        "to return auxiliary values too, pass has_aux=True")
-    return result, None
 
 
 def value_and_grad(
@@ -108,14 +89,14 @@ def value_and_grad(
     """
 
     def value_and_gradient(params: Any) -> tuple[Any, Any]:
-        if _is_flat(params):
+        if is_flat(params):
             tape, ids = T.map_tape(T.new(), params, T.var)
         else:
             tape, ids = trees.to_tape(T.new(), params)
         tape, result = f(tape, ids)
-        out, aux = _out_and_aux(result, has_aux)
+        out, aux = output_and_aux("value_and_grad", result, has_aux)
         grads = T.backward(tape, out)
-        if _is_flat(params):
+        if is_flat(params):
             gradient = tuple(T.grad(grads, i) for i in ids)
         else:
             gradient = trees.grads_of(grads, ids)

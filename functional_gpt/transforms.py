@@ -32,29 +32,53 @@ from . import trees
 from .fused_adjoints import adjoints_on_tape
 from .tape import Tape
 
-__all__ = ["tape_gradient", "hessian", "hvp", "inputs_on_tape"]
+__all__ = ["tape_gradient", "hessian", "hvp", "inputs_on_tape", "is_flat", "output_and_aux"]
 
 TapeFunction = Callable[[Tape, Any], tuple[Tape, Any]]
 
 
-def _out_and_aux(name: str, tape: Tape, result: Any, has_aux: bool) -> tuple[T.Id, Any]:
-    """What ``f`` returned besides its tape: one node id of this tape, and its aux."""
+def is_flat(params: Any) -> bool:
+    """Whether ``params`` is a plain list or tuple of numbers (and not a tree of them): the
+    inputs ``value_and_grad`` and these transformations take as a flat list.
+
+    >>> is_flat([1.0, 2]), is_flat((True,)), is_flat({"w": 1.0}), is_flat([(1.0,)])
+    (True, False, False, False)
+    """
+    return type(params) in (list, tuple) and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in params)
+
+
+def output_and_aux(name: str, result: Any, has_aux: bool) -> tuple[Any, Any]:
+    """Split what a tape function returned besides its tape into (its output, its aux): with
+    ``has_aux`` a pair, without it one output; ``name`` says who is asking, in the errors.
+
+    >>> output_and_aux("hvp", (7, "aux"), True), output_and_aux("hvp", 7, False)
+    ((7, 'aux'), (7, None))
+    >>> output_and_aux("hvp", (7, 8), False)
+    Traceback (most recent call last):
+    ...
+    TypeError: hvp: f returned (tape, (7, 8)), not (tape, out_id): it must return one node, a ...
+    """
     if has_aux:
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(f"{name}: with has_aux=True, f must return (tape, (out_id, aux)), "
                             f"not (tape, {result!r})")
-        out, aux = result
-    else:
-        out, aux = result, None
-        if isinstance(result, (tuple, list)):
-            raise TypeError(f"{name}: f returned (tape, {result!r}), not (tape, out_id): it must "
-                            "return one node, a scalar; to return more, pass has_aux=True")
+        return result
+    if isinstance(result, (tuple, list)):
+        raise TypeError(f"{name}: f returned (tape, {result!r}), not (tape, out_id): it must "
+                        "return one node, a scalar; to return auxiliary values too, pass "
+                        "has_aux=True")
+    return result, None
+
+
+def _scalar_output(name: str, tape: Tape, out: Any) -> T.Id:
+    """``out`` as the Id of a node of ``tape``: one node, a scalar, of this very tape."""
     if isinstance(out, bool) or not isinstance(out, int):
         raise TypeError(f"{name}: f must return one node id (a scalar output), got {out!r}")
     if not 0 <= out < len(tape):
         raise IndexError(f"{name}: f returned node id {out!r}, which is not on its tape of "
                          f"{len(tape)} nodes (an id of another tape?)")
-    return T.Id(out), aux
+    return T.Id(out)
 
 
 def tape_gradient(f: TapeFunction, has_aux: bool = False) -> TapeFunction:
@@ -96,7 +120,8 @@ def _gradient_nodes(
     leaves, rebuild = _leaves_of(ids)
     T.values(tape, leaves)  # every input must be a node of this tape
     tape, result = f(tape, ids)
-    out, aux = _out_and_aux("tape_gradient", tape, result, has_aux)
+    out, aux = output_and_aux("tape_gradient", result, has_aux)
+    out = _scalar_output("tape_gradient", tape, out)
     tape, adjoints = adjoints_on_tape(tape, out)
     found = list(map(adjoints.get, leaves))  # local
     if None in found:  # the inputs out does not depend on share one constant 0.0
@@ -127,7 +152,7 @@ def inputs_on_tape(params: Any, tape: Tape | None = None) -> tuple[Tape, Any]:
     >>> inputs_on_tape({"w": (1.0, 2.0)})[1]
     {'w': (0, 1)}
     """
-    if type(params) in (list, tuple) and set(map(type, params)) <= {int, float}:
+    if is_flat(params):
         if tape is None or not len(tape):
             return T.leaves(params), T.Run.of(T.as_ids(range(len(params))))
         return T.map_tape(tape, params, T.var)
