@@ -689,29 +689,50 @@ def _train(
         raise _Fail(f"cannot write --log-json {args.log_json}: {e.strerror or e}") from None
     log = None if log_file is None else Output(log_file, f"--log-json {args.log_json}")
     start = time.perf_counter()
+    saved: TrainState | None = None  # the state the run ends with, once it is saved
     try:
-        with fewer_gc_collections():
-            outcome = _steps(
-                training(run.state, train_docs, steps, setup.hyper), steps, log, out, mode,
-                stops, args.save_every, save if args.save else None,
-            )
-    finally:
-        if log_file is not None:
+        # From the first step to the final save a stop signal is only recorded (but for the
+        # computation of a step, which ``_steps`` lets it cut short): one that comes as the
+        # loop ends, after a failed output, say, must not stand between the run and its save.
+        with stops.deferred():
             try:
-                log_file.close()
-            except OSError:
-                pass  # its failure was reported as the run's outcome
-    elapsed = time.perf_counter() - start
-    if outcome.out_of_memory:
-        gc.collect()  # the failed step's tape, held by cycles through its traceback, goes
-    state = run.state if outcome.last is None else outcome.last.state
-    if outcome.diverged is not None:
-        state = outcome.diverged.last_good
-    if args.save:
-        save(state)
-    outcome = _end_live_line(out, outcome)  # only now: nothing printed comes before the save
-    return _report(args, out, stops, outcome, state, steps, _Ending(done, elapsed, held_out, run,
-                                                                    setup.hyper.lr))
+                with fewer_gc_collections():
+                    outcome = _steps(
+                        training(run.state, train_docs, steps, setup.hyper), steps, log, out,
+                        mode, stops, args.save_every, save if args.save else None,
+                    )
+            finally:
+                if log_file is not None:
+                    try:
+                        log_file.close()
+                    except OSError:
+                        pass  # its failure was reported as the run's outcome
+            elapsed = time.perf_counter() - start
+            if outcome.out_of_memory:
+                gc.collect()  # the failed step's tape, held by cycles through its traceback, goes
+            state = run.state if outcome.last is None else outcome.last.state
+            if outcome.diverged is not None:
+                state = outcome.diverged.last_good
+            if args.save:
+                save(state)
+            saved = state
+        outcome = _end_live_line(out, outcome)  # only now: nothing printed comes before the save
+        return _report(args, out, stops, outcome, state, steps,
+                       _Ending(done, elapsed, held_out, run, setup.hyper.lr))
+    except Stopped as e:
+        if saved is None:
+            raise  # before the first step: the stop is all there is to say
+        return _stopped(args, out, e.signum, saved, steps)  # still naming the step saved
+
+
+def _stopped(
+    args: argparse.Namespace, out: TextIO, signum: int, state: TrainState, steps: int
+) -> int:
+    """Say that training stopped, after which step and where it is saved; return the status."""
+    _settle(out)
+    saved = f"; saved it to {args.save}" if args.save else ""
+    _say(f"{PROG}: {stop_words(signum)} after step {state.adam.step} of {steps}{saved}")
+    return signal_status(signum)
 
 
 class _Ending(NamedTuple):
@@ -728,23 +749,34 @@ def _report(
     args: argparse.Namespace, out: TextIO, stops: StopSignals, outcome: _Outcome,
     state: TrainState, steps: int, ending: _Ending,
 ) -> int:
-    """After the final save: say how the run ended, sample, and return the exit status."""
+    """After the final save: say how the run ended, sample, and return the exit status.
+
+    A run that ended early says so in one line, which a stop signal does not
+    cut short (nor follow with a line of its own); a finished run reports and
+    samples, and a stop signal there ends it (``_train`` says after which step).
+    """
     saved = f"; saved it to {args.save}" if args.save else ""
     after = f"after step {state.adam.step} of {steps}{saved}"
-    if outcome.diverged is not None:
-        _error(_diverged_message(args, outcome.diverged, steps, ending, saved))
-        return 1
-    if outcome.out_of_memory:
-        _error(f"{_OUT_OF_MEMORY}; stopped {after}")
-        return 1
-    if stops.first is not None:  # also when it came during the final save
-        if outcome.gone is not None:  # a hung-up terminal fails too: the signal says why
-            _discard(outcome.gone)
-        _settle(out)
-        _say(f"{PROG}: {stop_words(stops.first)} {after}")
-        return signal_status(stops.first)
-    if outcome.gone is not None:
-        return _output_gone(outcome.gone, f"; stopped {after}")
+    with stops.deferred():
+        if outcome.diverged is not None:
+            _error(_diverged_message(args, outcome.diverged, steps, ending, saved))
+            return 1
+        if outcome.out_of_memory:
+            _error(f"{_OUT_OF_MEMORY}; stopped {after}")
+            return 1
+        if stops.first is not None:  # also when it came during the final save
+            if outcome.gone is not None:  # a hung-up terminal fails too: the signal says why
+                _discard(outcome.gone)
+            return _stopped(args, out, stops.first, state, steps)
+        if outcome.gone is not None:
+            return _output_gone(outcome.gone, f"; stopped {after}")
+    with stops.interruptible():  # at once, if a stop came just now
+        _finished(args, out, state, ending)
+    return 0
+
+
+def _finished(args: argparse.Namespace, out: TextIO, state: TrainState, ending: _Ending) -> None:
+    """A finished run's report: its time, its checkpoint, its held-out loss and its samples."""
     config, run = state.config, ending.run
     if not args.quiet:
         ran = max(1, state.adam.step - ending.done)
@@ -760,7 +792,6 @@ def _report(
             print("--- inference (new, hallucinated names) ---", file=out)
         stream = sample_stream(state.tape, config, run.tokenizer, run.rng, args.temperature)
         _print_names((name for _, name in islice(stream, args.samples)), args.quiet, out)
-    return 0
 
 
 def _diverged_message(
@@ -1060,17 +1091,19 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     _say(f"{PROG}: warning: {message}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, stops: StopSignals | None = None) -> int:
     """Return the exit status after running the command line ``argv`` (default ``sys.argv``).
 
     Usage errors print one line ``functional-gpt: error: ...`` and exit with
     status 2; bad data, checkpoints or output paths print such a line and
     return 1. SIGINT, SIGTERM and SIGHUP stop the command (training saves its
     last completed step first) with status 130, 143 or 129; standard output
-    closed by its reader ends it quietly with 141 (see ``shell``).
+    closed by its reader ends it quietly with 141 (see ``shell``). ``stops``
+    is the process's record of signals, when the caller caught them first
+    (``__main__`` does): then a stop is reported once, however many come.
     """
     out = cast(TextIO, Output(sys.stdout, "standard output"))
-    stops = StopSignals()
+    stops = StopSignals() if stops is None else stops
     try:
         with stops.installed(), warnings.catch_warnings():
             warnings.showwarning = _show_warning

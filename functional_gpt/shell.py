@@ -125,9 +125,14 @@ class StopSignals:
         return self._arrived[0] if self._arrived else None
 
     def record(self, signum: int, frame: FrameType | None) -> None:
-        """The signal handler: note ``signum``; raise ``Stopped`` if it is the first and may."""
+        """The signal handler: note ``signum``; raise ``Stopped`` if it is the first and may.
+
+        A later signal never raises, even where the first was only recorded:
+        the code that deferred the first is already stopping.
+        """
+        first = not self._arrived
         self._arrived.append(signum)
-        if self._interruptible and not self._raised:
+        if first and self._interruptible and not self._raised:
             self._raised = True
             raise Stopped(signum)
 
@@ -155,6 +160,17 @@ class StopSignals:
             yield
         finally:
             self._interruptible = before
+
+    def end(self) -> None:
+        """The work is over: from now on a signal is only recorded, and never raises.
+
+        >>> stops = StopSignals()
+        >>> stops.end()
+        >>> stops.record(signal.SIGHUP, None)   # a late hang-up: noted, nothing raised
+        >>> stops.arrived == (signal.SIGHUP,)
+        True
+        """
+        self._raised = True
 
     @contextmanager
     def interruptible(self) -> Iterator[None]:

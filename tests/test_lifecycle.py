@@ -10,6 +10,8 @@ sent to the real command. eval and score are checked against the tape's own trai
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -29,6 +31,7 @@ from functional_gpt import checkpoint as C
 from functional_gpt import datasets, evaluate, model, train
 from functional_gpt import sample as S
 from functional_gpt.optim import Adam
+from functional_gpt.shell import STOP_SIGNALS
 
 HERE = Path(__file__).resolve().parent
 V1 = HERE / "data" / "checkpoint_v1.json"
@@ -192,6 +195,84 @@ def test_a_signalled_run_saves_and_resumes_exactly(work, tmp_path, sig, status, 
     assert again.returncode == 0, again.stderr
     assert losses_of(log) == losses_of(tmp_path / "alone.jsonl")  # the log continues at k+1
     assert again.stdout == alone.stdout  # the same samples
+
+
+_SHELL = ("functional_gpt.__main__", "functional_gpt.cli", "functional_gpt.shell")
+
+
+def _train_hung_up_at(
+    events: tuple[int, ...], data: Path, ckpt: Path
+) -> tuple[bool | None, int, str, str]:
+    """Run ``train`` in this process as ``python -m functional_gpt`` does (``__main__.main``)
+    and send it SIGHUP at each of the ``events``-th calls or returns of a function of the entry
+    point, the command line or the shell (its files, outputs and signals). Return whether the
+    first was sent (None: the run had fewer events; False: no handler was installed yet), the
+    status, stdout and stderr."""
+    from functional_gpt.__main__ import main
+
+    seen, sent = 0, False
+
+    def hang_up(frame, what, arg) -> None:
+        nonlocal seen, sent
+        if what in ("call", "return") and not frame.f_code.co_name.startswith("<") and \
+                frame.f_globals.get("__name__") in _SHELL:
+            seen += 1
+            if seen in events and callable(signal.getsignal(signal.SIGHUP)):
+                sent = sent or seen == events[0]
+                os.kill(os.getpid(), signal.SIGHUP)  # the handler runs at this boundary
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["functional-gpt", "train", "--data", str(data), "--steps", "3", "--n-embd", "4",
+            "--n-head", "2", "--block-size", "8", "--samples", "2", "--save", str(ckpt)]
+    handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys, "argv", argv)
+        sys.setprofile(hang_up)
+        try:
+            status = main()
+        finally:
+            sys.setprofile(None)
+            for sig, handler in handlers.items():  # main leaves them ignored, as it exits
+                signal.signal(sig, handler)
+    return (sent if seen >= events[0] else None), status, out.getvalue(), err.getvalue()
+
+
+@posix
+@pytest.mark.parametrize("later", [(), (3,)], ids=["one-hang-up", "two-hang-ups"])
+def test_a_hang_up_at_any_moment_loses_no_step_shown_and_says_one_line(work, tmp_path,
+                                                                       later) -> None:
+    """Every moment of a run, from parsing its arguments to its last sample, is tried. Wherever
+    the signal lands, every step the run showed is in a whole checkpoint, and the run says so
+    in one line with status 129 (the line names the step saved); or the work was all done
+    and the late signal changes nothing. A dropped terminal hangs up twice (the kernel, then
+    the login shell): the second, a few moments later, adds nothing."""
+    data, ckpt = work / "names.txt", tmp_path / "c.json"
+    stopped = 0
+    for event in range(1, 1000):
+        ckpt.unlink(missing_ok=True)
+        sent, status, out, err = _train_hung_up_at((event, *(event + d for d in later)), data,
+                                                   ckpt)
+        if sent is None:
+            break  # the run ended before this event
+        if not sent:
+            continue  # before the handlers were installed
+        shown = [int(line.split()[1]) for line in out.splitlines() if line.startswith("step ")]
+        if shown:
+            assert C.load(ckpt).state.adam.step >= shown[-1], (event, out, err)
+        if status == 0:  # a signal as the program exits: the run was whole
+            assert err == "" and "sample  2: " in out and shown == [1, 2, 3], (event, out, err)
+            continue
+        stopped += 1
+        assert status == 129, (event, status, err)
+        assert len(err.splitlines()) == 1, (event, err)
+        assert err.startswith("functional-gpt: hung up (SIGHUP)"), (event, err)
+        if shown:  # the line says which step is saved, unless the report already did
+            assert " after step " in err or f"saved checkpoint: {ckpt}" in out, (event, out, err)
+        if " after step " in err:
+            saved = int(err.split(" after step ")[1].split()[0])
+            assert f"saved it to {ckpt}" in err and C.load(ckpt).state.adam.step == saved
+    assert stopped > 100  # the moments of a run, not a few of them
 
 
 @posix

@@ -139,6 +139,43 @@ def test_sample_on_a_hung_up_terminal_exits_129_with_one_line(work, explain):
     assert err.decode().splitlines() == ["functional-gpt: hung up (SIGHUP)"]
 
 
+# A child that runs the command line as `python -m functional_gpt` does, hung up twice as a
+# dropped terminal is (the kernel, then the login shell): once while the command runs (when it
+# reads its checkpoint) and once more just after the command has answered the first.
+_HUNG_UP_TWICE = """
+import os, runpy, signal, sys
+from functional_gpt import checkpoint, cli
+
+def hang_up():
+    os.kill(os.getpid(), signal.SIGHUP)
+    for _ in range(1000):  # the handler runs here, between two instructions
+        pass
+
+def load(path):
+    hang_up()
+    raise AssertionError("the first hang-up did not stop the command")
+
+command_line = cli.main
+
+def main(argv=None, stops=None):
+    status = command_line(argv, stops)
+    hang_up()
+    return status
+
+checkpoint.load, cli.main = load, main
+sys.argv = ["functional-gpt", "sample", "--load", "model.json"]
+runpy.run_module("functional_gpt", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_a_second_hang_up_after_the_command_answered_the_first_changes_nothing(work):
+    proc = subprocess.run([sys.executable, "-c", _HUNG_UP_TWICE], cwd=work, env=_env(work),
+                          capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: [signal.signal(s, signal.SIG_DFL) for s in STATUS])
+    assert proc.returncode == 129, proc.stderr
+    assert proc.stderr.splitlines() == ["functional-gpt: hung up (SIGHUP)"]
+
+
 # A child that loads the command line as `python -m functional_gpt` does, and sends itself
 # a signal while the modules load (when `tape` is looked for): deterministic, unlike a race.
 _SIGNAL_WHILE_LOADING = """

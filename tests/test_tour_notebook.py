@@ -44,6 +44,7 @@ def executed(tmp_path_factory):
     }))
     mp = pytest.MonkeyPatch()
     mp.setenv("JUPYTER_PATH", str(home))
+    mp.setenv("TMPDIR", str(home))  # the kernel's folder of pictures is made here, not in /tmp
     try:
         nb = nbformat.read(TOUR, as_version=4)
         client = nbclient.NotebookClient(
