@@ -1,10 +1,11 @@
 """Tools for looking at tapes and checking tape functions, in a REPL or a notebook.
 
 None of this is needed to train; all of it is for people composing their own tape functions:
-``value_and_grad`` and ``gradient`` turn a tape function into a plain function of floats (as
-JAX's transformations do), ``check_grads`` compares its gradients with central differences, and
-``table`` / ``html_table`` show a tape as the Wengert list it is (a ``Tape`` shows itself as
+``check_grads`` compares a tape function's gradients with central differences, and ``table`` /
+``html_table`` show a tape as the Wengert list it is (a ``Tape`` shows itself as
 ``html_table`` in Jupyter). ``graph`` draws tapes and ``testing`` property-tests tape functions.
+The transformations (``value_and_grad``, ``gradient``, ``tape_gradient``, ``hessian``, ``hvp``)
+live in ``transforms``, directly above the tape, and are re-exported here for the REPL.
 These tools stand above the tape: they import ``functional_gpt.tape``, and the tape imports
 nothing of theirs (``tests/test_imports.py`` checks the package has no import circle).
 
@@ -24,22 +25,19 @@ import builtins
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, NamedTuple
-
-from toolz import compose, second
+from typing import NamedTuple
 
 from . import tape as T
-from . import trees
 from .tape_html import HTML_ITEMS, HTML_ROWS, wengert_html
 from .tape_storage import Tape, finite_number
-from .transforms import hessian, hvp, is_flat, output_and_aux, tape_gradient
+from .transforms import gradient, hessian, hvp, tape_gradient, value_and_grad
 
 __all__ = [
-    "value_and_grad",
-    "tape_gradient",  # gradients of gradients, from transforms (see there)
+    "value_and_grad",  # the transformations, from transforms (see there)
+    "gradient",
+    "tape_gradient",
     "hessian",
     "hvp",
-    "gradient",
     "GradCheck",
     "check_grads",
     "GRAD_EPS",
@@ -55,83 +53,6 @@ __all__ = [
     "HTML_ROWS",
     "HTML_ITEMS",
 ]
-
-
-def value_and_grad(
-    f: Callable[[Tape, Any], tuple[Tape, Any]], has_aux: bool = False,
-) -> Callable[[Any], tuple[Any, Any]]:
-    """Return a function of plain floats giving ``(f's value, its gradient)``, as JAX's does.
-
-    ``f(tape, ids) -> (tape, out_id)`` is any tape function. Its inputs are
-    either a flat list of numbers (``ids`` is then a tuple of ids, and the
-    gradient a tuple of floats) or any tree of numbers (nested tuples, lists,
-    dicts, NamedTuples: see ``trees``), pushed by ``trees.to_tape``; ``ids``
-    and the gradient then have the tree's shape. With ``has_aux=True``, ``f``
-    returns ``(tape, (out_id, aux))`` and the result is
-    ``((value, aux), gradient)``: put plain values in ``aux`` (``T.values``),
-    since the tape is gone once ``f`` returns.
-
-    >>> def f(tape, ids):                       # f(x, y) = x * y + x
-    ...     x, y = ids
-    ...     tape, xy = T.mul(tape, x, y)
-    ...     return T.add(tape, xy, x)
-    >>> value_and_grad(f)([3.0, 4.0])
-    (15.0, (5.0, 3.0))
-    >>> def neuron(tape, p):                    # tanh(w . x + b), and its pre-activation
-    ...     tape, xs = T.map_tape(tape, [1.0, -2.0], T.constant)
-    ...     tape, z = T.dot(tape, p["w"], xs)
-    ...     tape, z = T.add(tape, z, p["b"])
-    ...     tape, y = T.tanh(tape, z)
-    ...     return tape, (y, T.data(tape, z))
-    >>> (value, z), grads = value_and_grad(neuron, has_aux=True)({"w": (0.5, 0.25), "b": 0.0})
-    >>> z, grads["b"] == 1 - value ** 2, grads["w"] == (grads["b"], -2 * grads["b"])
-    (0.0, True, True)
-    """
-
-    def value_and_gradient(params: Any) -> tuple[Any, Any]:
-        if is_flat(params):
-            tape, ids = T.map_tape(T.new(), params, T.var)
-        else:
-            tape, ids = trees.to_tape(T.new(), params)
-        tape, result = f(tape, ids)
-        out, aux = output_and_aux("value_and_grad", result, has_aux)
-        grads = T.backward(tape, out)
-        if is_flat(params):
-            gradient = tuple(T.grad(grads, i) for i in ids)
-        else:
-            gradient = trees.grads_of(grads, ids)
-        value = T.data(tape, out)
-        return ((value, aux), gradient) if has_aux else (value, gradient)
-
-    return value_and_gradient
-
-
-def gradient(
-    f: Callable[[Tape, Any], tuple[Tape, Any]], has_aux: bool = False,
-) -> Callable[[Any], Any]:
-    """Return a function of plain floats giving ``f``'s gradient (and, with ``has_aux``, its aux).
-
-    ``value_and_grad`` without the value (JAX's ``grad``): one float per
-    input, in the inputs' shape; ``(gradient, aux)`` with ``has_aux=True``.
-    ``T.grad(grads, i)`` is something else: it reads one entry of
-    ``backward``'s result.
-
-    >>> def f(tape, ids):                       # f(x, y) = x * y + x
-    ...     x, y = ids
-    ...     tape, xy = T.mul(tape, x, y)
-    ...     return T.add(tape, xy, x)
-    >>> gradient(f)([3.0, 4.0])
-    (5.0, 3.0)
-    """
-    if has_aux:
-        vg = value_and_grad(f, has_aux=True)
-
-        def gradient_and_aux(params: Any) -> tuple[Any, Any]:
-            (_, aux), g = vg(params)
-            return g, aux
-
-        return gradient_and_aux
-    return compose(second, value_and_grad(f))
 
 
 GRAD_EPS = 1e-6  # central-difference step, relative to max(1, |x|)

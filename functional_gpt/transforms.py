@@ -1,14 +1,15 @@
-"""Gradients of gradients: ``tape_gradient``, ``hessian`` and ``hvp``, with JAX's conventions.
+"""The transformations of tape functions, with JAX's conventions: gradients, and gradients of them.
 
-``repl.value_and_grad`` turns a tape function into a plain function of floats whose gradient is
-floats, a dead end. ``tape_gradient(f)`` instead returns a tape function whose outputs are the
-gradient's nodes on the tape (``backward_on_tape``), so it can be differentiated again, and its
-result again, to any order. ``hessian`` and ``hvp`` are built from it and return plain floats:
-``hvp`` is one reverse pass over the gradient's nodes, without forming the Hessian.
+``value_and_grad`` and ``gradient`` turn a tape function into a plain function of floats whose
+gradient is floats (``backward``): a dead end. ``tape_gradient(f)`` instead returns a tape
+function whose outputs are the gradient's nodes on the tape (``backward_on_tape``), so it can be
+differentiated again, and its result again, to any order. ``hessian`` and ``hvp`` are built from
+it and return plain floats: ``hvp`` is one reverse pass over the gradient's nodes, without
+forming the Hessian. ``repl`` re-exports all five for the REPL.
 
-A tape function is ``f(tape, ids) -> (tape, out_id)``, as for ``value_and_grad``; the inputs of
-``hessian`` and ``hvp`` are a flat list of numbers or any tree of numbers (``trees``), and with
-``has_aux=True`` ``f`` returns ``(tape, (out_id, aux))``.
+A tape function is ``f(tape, ids) -> (tape, out_id)``; the inputs of the transformed functions
+are a flat list of numbers or any tree of numbers (``trees``), and with ``has_aux=True`` ``f``
+returns ``(tape, (out_id, aux))``.
 
 >>> import functional_gpt.tape as T
 >>> def f(tape, ids):                      # f(x, y) = x*x*y + y
@@ -27,34 +28,36 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from toolz import compose, second
+
 from . import tape as T
 from . import trees
 from .fused_adjoints import adjoints_on_tape
 from .tape import Tape
 
-__all__ = ["tape_gradient", "hessian", "hvp", "inputs_on_tape", "is_flat", "output_and_aux"]
+__all__ = ["value_and_grad", "gradient", "tape_gradient", "hessian", "hvp", "inputs_on_tape"]
 
 TapeFunction = Callable[[Tape, Any], tuple[Tape, Any]]
 
 
-def is_flat(params: Any) -> bool:
+def _is_flat(params: Any) -> bool:
     """Whether ``params`` is a plain list or tuple of numbers (and not a tree of them): the
-    inputs ``value_and_grad`` and these transformations take as a flat list.
+    inputs the transformations take as a flat list.
 
-    >>> is_flat([1.0, 2]), is_flat((True,)), is_flat({"w": 1.0}), is_flat([(1.0,)])
+    >>> _is_flat([1.0, 2]), _is_flat((True,)), _is_flat({"w": 1.0}), _is_flat([(1.0,)])
     (True, False, False, False)
     """
     return type(params) in (list, tuple) and all(
         isinstance(x, (int, float)) and not isinstance(x, bool) for x in params)
 
 
-def output_and_aux(name: str, result: Any, has_aux: bool) -> tuple[Any, Any]:
+def _output_and_aux(name: str, result: Any, has_aux: bool) -> tuple[Any, Any]:
     """Split what a tape function returned besides its tape into (its output, its aux): with
     ``has_aux`` a pair, without it one output; ``name`` says who is asking, in the errors.
 
-    >>> output_and_aux("hvp", (7, "aux"), True), output_and_aux("hvp", 7, False)
+    >>> _output_and_aux("hvp", (7, "aux"), True), _output_and_aux("hvp", 7, False)
     ((7, 'aux'), (7, None))
-    >>> output_and_aux("hvp", (7, 8), False)
+    >>> _output_and_aux("hvp", (7, 8), False)
     Traceback (most recent call last):
     ...
     TypeError: hvp: f returned (tape, (7, 8)), not (tape, out_id): it must return one node, a ...
@@ -79,6 +82,83 @@ def _scalar_output(name: str, tape: Tape, out: Any) -> T.Id:
         raise IndexError(f"{name}: f returned node id {out!r}, which is not on its tape of "
                          f"{len(tape)} nodes (an id of another tape?)")
     return T.Id(out)
+
+
+def value_and_grad(
+    f: Callable[[Tape, Any], tuple[Tape, Any]], has_aux: bool = False,
+) -> Callable[[Any], tuple[Any, Any]]:
+    """Return a function of plain floats giving ``(f's value, its gradient)``, as JAX's does.
+
+    ``f(tape, ids) -> (tape, out_id)`` is any tape function. Its inputs are
+    either a flat list of numbers (``ids`` is then a tuple of ids, and the
+    gradient a tuple of floats) or any tree of numbers (nested tuples, lists,
+    dicts, NamedTuples: see ``trees``), pushed by ``trees.to_tape``; ``ids``
+    and the gradient then have the tree's shape. With ``has_aux=True``, ``f``
+    returns ``(tape, (out_id, aux))`` and the result is
+    ``((value, aux), gradient)``: put plain values in ``aux`` (``T.values``),
+    since the tape is gone once ``f`` returns.
+
+    >>> def f(tape, ids):                       # f(x, y) = x * y + x
+    ...     x, y = ids
+    ...     tape, xy = T.mul(tape, x, y)
+    ...     return T.add(tape, xy, x)
+    >>> value_and_grad(f)([3.0, 4.0])
+    (15.0, (5.0, 3.0))
+    >>> def neuron(tape, p):                    # tanh(w . x + b), and its pre-activation
+    ...     tape, xs = T.map_tape(tape, [1.0, -2.0], T.constant)
+    ...     tape, z = T.dot(tape, p["w"], xs)
+    ...     tape, z = T.add(tape, z, p["b"])
+    ...     tape, y = T.tanh(tape, z)
+    ...     return tape, (y, T.data(tape, z))
+    >>> (value, z), grads = value_and_grad(neuron, has_aux=True)({"w": (0.5, 0.25), "b": 0.0})
+    >>> z, grads["b"] == 1 - value ** 2, grads["w"] == (grads["b"], -2 * grads["b"])
+    (0.0, True, True)
+    """
+
+    def value_and_gradient(params: Any) -> tuple[Any, Any]:
+        if _is_flat(params):
+            tape, ids = T.map_tape(T.new(), params, T.var)
+        else:
+            tape, ids = trees.to_tape(T.new(), params)
+        tape, result = f(tape, ids)
+        out, aux = _output_and_aux("value_and_grad", result, has_aux)
+        grads = T.backward(tape, out)
+        if _is_flat(params):
+            gradient = tuple(T.grad(grads, i) for i in ids)
+        else:
+            gradient = trees.grads_of(grads, ids)
+        value = T.data(tape, out)
+        return ((value, aux), gradient) if has_aux else (value, gradient)
+
+    return value_and_gradient
+
+
+def gradient(
+    f: Callable[[Tape, Any], tuple[Tape, Any]], has_aux: bool = False,
+) -> Callable[[Any], Any]:
+    """Return a function of plain floats giving ``f``'s gradient (and, with ``has_aux``, its aux).
+
+    ``value_and_grad`` without the value (JAX's ``grad``): one float per
+    input, in the inputs' shape; ``(gradient, aux)`` with ``has_aux=True``.
+    ``T.grad(grads, i)`` is something else: it reads one entry of
+    ``backward``'s result.
+
+    >>> def f(tape, ids):                       # f(x, y) = x * y + x
+    ...     x, y = ids
+    ...     tape, xy = T.mul(tape, x, y)
+    ...     return T.add(tape, xy, x)
+    >>> gradient(f)([3.0, 4.0])
+    (5.0, 3.0)
+    """
+    if has_aux:
+        vg = value_and_grad(f, has_aux=True)
+
+        def gradient_and_aux(params: Any) -> tuple[Any, Any]:
+            (_, aux), g = vg(params)
+            return g, aux
+
+        return gradient_and_aux
+    return compose(second, value_and_grad(f))
 
 
 def tape_gradient(f: TapeFunction, has_aux: bool = False) -> TapeFunction:
@@ -120,7 +200,7 @@ def _gradient_nodes(
     leaves, rebuild = _leaves_of(ids)
     T.values(tape, leaves)  # every input must be a node of this tape
     tape, result = f(tape, ids)
-    out, aux = output_and_aux("tape_gradient", result, has_aux)
+    out, aux = _output_and_aux("tape_gradient", result, has_aux)
     out = _scalar_output("tape_gradient", tape, out)
     tape, adjoints = adjoints_on_tape(tape, out)
     found = list(map(adjoints.get, leaves))  # local
@@ -152,7 +232,7 @@ def inputs_on_tape(params: Any, tape: Tape | None = None) -> tuple[Tape, Any]:
     >>> inputs_on_tape({"w": (1.0, 2.0)})[1]
     {'w': (0, 1)}
     """
-    if is_flat(params):
+    if _is_flat(params):
         if tape is None or not len(tape):
             return T.leaves(params), T.Run.of(T.as_ids(range(len(params))))
         return T.map_tape(tape, params, T.var)
