@@ -20,8 +20,7 @@ from collections.abc import Sequence
 import functional_gpt.tape as T
 from functional_gpt import rng as R
 from functional_gpt import toy_data
-from functional_gpt.repl import value_and_grad
-from functional_gpt.transforms import hessian
+from functional_gpt.transforms import hessian, value_and_grad
 
 DECAY = 1e-3  # weight decay, which keeps the minimum finite
 TOLERANCE = 1e-10  # stop once every component of the gradient is this small

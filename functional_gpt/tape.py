@@ -56,8 +56,9 @@ The whole truth, in five answers:
   to rounding.
 
 ``__all__`` lists first the names defined here, then those this module only re-exports from
-the three modules above, for the layers and for anyone writing an op of their own. The REPL
-tools (``value_and_grad``, ``check_grads``, ``table``, ...) stand above the tape, in ``repl``.
+the three modules above, for the layers and for anyone writing an op of their own. The
+transformations (``value_and_grad``, ``hessian``, ...) stand above the tape, in ``transforms``,
+and the tools for looking (``check_grads``, ``table``, ...) in ``repl``.
 """
 
 from __future__ import annotations
