@@ -44,7 +44,7 @@ def main() -> int:
     except MemoryError:  # while loading (the command line catches its own)
         say("functional-gpt: error: out of memory while loading the program")
         status = 1
-    stops.end()
+    stops.end()  # after a stop or an error too: whatever comes now is only noted
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)  # the work is done; only Python's exit is left
     return status
