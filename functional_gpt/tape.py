@@ -1266,13 +1266,17 @@ def update(tape: Tape, new_values: Sequence[float]) -> Tape:
 
 # Deprecated names, for one release: the old name reads the new one, with a DeprecationWarning.
 _RENAMED = {"StoredNode": ("Entry", Entry)}
-# The REPL tools that this module used to re-export. They stand above the tape (they import it),
-# so re-exporting them here was an import circle: the old name says where the tool is now.
-_MOVED_TO_REPL = frozenset({
-    "value_and_grad", "gradient", "GradCheck", "check_grads", "GRAD_EPS", "GRAD_RTOL",
-    "GRAD_ATOL", "GRAD_CHECK_ROWS", "KINK_OPS", "table", "html_table", "HTML_ROWS", "HTML_ITEMS",
-    "ROUNDING_SAFETY", "rounding_bound", "within_tolerance",  # new, and there from the start
-})
+# The REPL tools and transformations that this module used to re-export, and the module each
+# lives in now. They stand above the tape (they import it), so re-exporting them here was an
+# import circle: the old name says where the tool is now.
+_MOVED = {
+    **dict.fromkeys(("value_and_grad", "gradient"), "transforms"),
+    **dict.fromkeys((
+        "GradCheck", "check_grads", "GRAD_EPS", "GRAD_RTOL", "GRAD_ATOL", "GRAD_CHECK_ROWS",
+        "KINK_OPS", "table", "html_table", "HTML_ROWS", "HTML_ITEMS",
+        "ROUNDING_SAFETY", "rounding_bound", "within_tolerance",  # new, and there from the start
+    ), "repl"),
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -1295,7 +1299,9 @@ def __getattr__(name: str) -> Any:
         warnings.warn(f"{__name__}.{name} is now {__name__}.{new_name}; the old name goes in the "
                       "next release", DeprecationWarning, stacklevel=2)
         return value
-    if name in _MOVED_TO_REPL:
-        raise AttributeError(f"{__name__}.{name} is now functional_gpt.repl.{name}: the REPL tools "
-                             "stand above the tape (from functional_gpt import repl)")
+    if name in _MOVED:
+        home = _MOVED[name]
+        raise AttributeError(f"{__name__}.{name} is now functional_gpt.{home}.{name}: the REPL "
+                             "tools and transformations stand above the tape (from "
+                             f"functional_gpt import {home})")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
