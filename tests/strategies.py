@@ -22,6 +22,8 @@ from typing import NamedTuple
 from hypothesis import strategies as st
 
 import functional_gpt.tape as T
+from functional_gpt import model
+from functional_gpt import rng as R
 
 __all__ = [
     "BOUND",
@@ -52,8 +54,10 @@ FRACTIONAL_POWERS = (-0.5, 0.5, 1.5, 1 / 3)
 class Instr(NamedTuple):
     """One step of a program: a primitive, the node ids it reads, and its float parameter.
 
-    ``param`` is the factor of ``scale``, the exponent of ``pow`` and the
-    value of ``const``/``var``; ``dot`` reads ``args[:k]`` against ``args[k:]``.
+    ``param`` is the factor of ``scale``, the constant of ``add_constant``, the
+    exponent of ``pow`` and the value of ``const``/``var``; ``weighted_sum``
+    weighs ``args[k]`` by ``param + k``; ``dot`` reads ``args[:k]`` against
+    ``args[k:]``.
 
     >>> Instr("scale", (0,), 2.5)
     Instr(op='scale', args=(0,), param=2.5)
@@ -102,13 +106,15 @@ def apply_instr(tape: T.Tape, ins: Instr) -> tuple[T.Tape, int]:
         return T.var(tape, p)
     if op == "const":
         return T.constant(tape, p)
-    if op in ("scale", "pow"):
+    if op in ("scale", "add_constant", "pow"):
         return getattr(T, op)(tape, args[0], p)
     if op == "sum":
         return T.sum(tape, args)
     if op == "dot":
         half = len(args) // 2
         return T.dot(tape, args[:half], args[half:])
+    if op == "weighted_sum":
+        return T.weighted_sum(tape, args, [p + k for k in range(len(args))])
     return getattr(T, op)(tape, *args)
 
 
@@ -311,3 +317,29 @@ def blocks(draw: st.DrawFn) -> tuple[T.Tape, T.Block, tuple[float, ...]]:
                          for _ in range(m))
     member_values = tuple(draw(st.lists(values, min_size=m, max_size=m)))
     return tape, T.Block(member_ids, common_grads, common_ids, member_grads), member_values
+
+
+# ------------------------------------------------------------------ GPT models
+
+
+@st.composite
+def gpt_models(
+    draw: st.DrawFn, max_head: int, max_vocab: int, max_layer: int, max_head_size: int,
+    max_block: int, scales: Sequence[float],
+) -> tuple[model.Config, T.Tape, tuple[int, ...]]:
+    """A random config within the bounds, its initial parameters times one of ``scales``
+    (larger weights: sharper softmaxes, riskier floats) and a token sequence for it."""
+    n_head = draw(st.integers(1, max_head))
+    config = model.Config(
+        vocab_size=draw(st.integers(2, max_vocab)),
+        n_layer=draw(st.integers(1, max_layer)),
+        n_embd=n_head * draw(st.integers(1, max_head_size)),
+        n_head=n_head,
+        block_size=draw(st.integers(1, max_block)),
+    )
+    _, tape = model.init(R.seed(draw(st.integers(0, 2**32 - 1))), config)
+    scale = draw(st.sampled_from(scales))
+    tape = T.update(tape, [x * scale for x in T.values(tape, range(len(tape)))])
+    tokens = draw(st.lists(st.integers(0, config.vocab_size - 1), min_size=2,
+                           max_size=config.block_size + 2))
+    return config, tape, tuple(tokens)

@@ -86,19 +86,12 @@ def replaced(obj: Any, where: tuple, new: Any) -> Any:
     if not where:
         return new
     head, rest = where[0], where[1:]
-    if isinstance(obj, dict):
-        out = dict(obj)
-        if new is KeyError and not rest:
-            del out[head]
-        else:
-            out[head] = replaced(obj[head], rest, new)
-        return out
-    out_list = list(obj)
+    out = dict(obj) if isinstance(obj, dict) else list(obj)
     if new is KeyError and not rest:
-        del out_list[head]
+        del out[head]
     else:
-        out_list[head] = replaced(obj[head], rest, new)
-    return out_list
+        out[head] = replaced(obj[head], rest, new)
+    return out
 
 
 def scaled(obj: Any, factor: float) -> Any:

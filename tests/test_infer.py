@@ -10,6 +10,7 @@ import pytest
 from bits import bits
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import gpt_models
 
 import functional_gpt.layers as L
 import functional_gpt.tape as T
@@ -19,23 +20,10 @@ from functional_gpt import sample as S
 from functional_gpt import tokenizer as tk
 
 
-@st.composite
-def models(draw):
+def models():
     """A random config, its initial parameters (maybe scaled up) and a token sequence."""
-    n_head = draw(st.integers(1, 3))
-    config = model.Config(
-        vocab_size=draw(st.integers(2, 7)),
-        n_layer=draw(st.integers(1, 3)),
-        n_embd=n_head * draw(st.integers(1, 4)),
-        n_head=n_head,
-        block_size=draw(st.integers(1, 6)),
-    )
-    _, tape = model.init(R.seed(draw(st.integers(0, 2**32 - 1))), config)
-    scale = draw(st.sampled_from([1.0, 5.0, 25.0]))  # larger weights: sharper, riskier floats
-    tape = T.update(tape, [x * scale for x in T.values(tape, range(len(tape)))])
-    tokens = draw(st.lists(st.integers(0, config.vocab_size - 1), min_size=2,
-                           max_size=config.block_size + 2))
-    return config, tape, tuple(tokens)
+    return gpt_models(max_head=3, max_vocab=7, max_layer=3, max_head_size=4, max_block=6,
+                      scales=(1.0, 5.0, 25.0))  # larger weights: sharper, riskier floats
 
 
 def float_weights(tape, config):

@@ -11,34 +11,21 @@ gradients are one line each, the fused side's from the hand-derived ones of ``la
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import gpt_models
 
 import functional_gpt.tape as T
 from functional_gpt import layers as L
 from functional_gpt import model
 from functional_gpt import plain_layers as P
-from functional_gpt import rng as R
 
 PRIMITIVES = {"add", "add_constant", "div", "dot", "exp", "log", "mul", "neg", "pow", "relu",
               "scale", "sum"}
 
 
-@st.composite
-def models(draw):
+def models():
     """A small random config, its initial parameters (maybe scaled up) and a token sequence."""
-    n_head = draw(st.integers(1, 2))
-    config = model.Config(
-        vocab_size=draw(st.integers(2, 5)),
-        n_layer=draw(st.integers(1, 2)),
-        n_embd=n_head * draw(st.integers(1, 3)),
-        n_head=n_head,
-        block_size=draw(st.integers(1, 4)),
-    )
-    _, tape = model.init(R.seed(draw(st.integers(0, 2**32 - 1))), config)
-    scale = draw(st.sampled_from([1.0, 4.0, 12.0]))  # larger weights: sharper softmaxes
-    tape = T.update(tape, [x * scale for x in T.values(tape, range(len(tape)))])
-    tokens = draw(st.lists(st.integers(0, config.vocab_size - 1), min_size=2,
-                           max_size=config.block_size + 2))
-    return config, tape, tuple(tokens)
+    return gpt_models(max_head=2, max_vocab=5, max_layer=2, max_head_size=3, max_block=4,
+                      scales=(1.0, 4.0, 12.0))  # larger weights: sharper softmaxes
 
 
 def loss_and_grads(tape, config, tokens, ops):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import Instr, apply_instr
 
 import functional_gpt.tape as T
 from functional_gpt import layers as L
@@ -50,20 +51,6 @@ def in_domain(op: str, args: Sequence[float], p: float) -> bool:
     return ok and all(abs(a) < 30 for a in args)
 
 
-def apply(tape: T.Tape, op: str, args: tuple[T.Id, ...], p: float) -> tuple[T.Tape, T.Id]:
-    """Run one primitive on the tape."""
-    if op in ("scale", "add_constant", "pow"):
-        return getattr(T, op)(tape, args[0], p)
-    if op == "sum":
-        return T.sum(tape, args)
-    if op == "dot":
-        half = len(args) // 2
-        return T.dot(tape, args[:half], args[half:])
-    if op == "weighted_sum":
-        return T.weighted_sum(tape, args, [p + k for k in range(len(args))])
-    return getattr(T, op)(tape, *args)
-
-
 @st.composite
 def programs(draw: st.DrawFn) -> tuple[tuple[float, ...], tuple[Step, ...]]:
     """Inputs, and steps (op, argument positions, parameter) whose values stay in domain."""
@@ -86,11 +73,11 @@ def programs(draw: st.DrawFn) -> tuple[tuple[float, ...], tuple[Step, ...]]:
         p = draw(st.sampled_from(POWERS)) if op == "pow" else draw(st.floats(-2.0, 2.0))
         if not in_domain(op, T.values(tape, args), p):
             continue
-        longer, out = apply(tape, op, T.as_ids(args), p)
+        longer, out = apply_instr(tape, Instr(op, args, p))
         if abs(T.data(longer, out)) > 50:  # too large: drop the step, keep the tape before it
             continue
         tape = longer
-        steps.append((op, args, p))
+        steps.append(Instr(op, args, p))
     return inputs, tuple(steps)
 
 
@@ -100,7 +87,7 @@ def program_function(steps) -> Callable[[T.Tape, Sequence[T.Id]], tuple[T.Tape, 
     def f(tape: T.Tape, ids: Sequence[T.Id]) -> tuple[T.Tape, T.Id]:
         first = len(tape) - len(ids)  # the steps address inputs as 0..n-1
         assert first == 0
-        tape, outs = T.map_tape(tape, steps, lambda t, s: apply(t, s[0], T.as_ids(s[1]), s[2]))
+        tape, outs = T.map_tape(tape, steps, apply_instr)
         return T.sum(tape, T.as_ids(range(len(tape))))
 
     return f
@@ -216,7 +203,7 @@ def test_the_fused_adjoints_differentiate_as_the_spec_does(program) -> None:
 def one_variable(op: str, p: float = 0.0):
     def f(tape, ids):
         (x,) = ids
-        return apply(tape, op, (x,), p)
+        return apply_instr(tape, Instr(op, (x,), p))
 
     return f
 
